@@ -1,0 +1,3 @@
+from kindreg.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,140 @@
+"""`python -m kindreg`: see what the program would build, without Docker or Pulumi.
+
+Exit codes: 0 success, 1 a check failed or something outside kindreg is wrong (Docker
+unreachable, ...), 2 invalid configuration or usage.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from . import document
+from .errors import ConfigError
+from .plan import ProjectPlan, SharedPlan
+from .sources import load_file, load_stack
+from .stacks import Plan, plan_loaded, stacks_in
+
+EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
+
+Command = Callable[[argparse.Namespace], int]
+COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None], str]] = {}
+
+
+def command(name: str, help_text: str, args: Callable[[argparse.ArgumentParser], None] = lambda p: None):
+    def register(fn: Command) -> Command:
+        COMMANDS[name] = (fn, args, help_text)
+        return fn
+    return register
+
+
+def _target_args(p: argparse.ArgumentParser) -> None:
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--stack", help="read Pulumi.STACK.yaml")
+    which.add_argument("--file", type=Path, help="read a lok8s cluster file (kind: Lo)")
+    p.add_argument("--project-dir", type=Path, default=Path("."),
+                   help="directory holding Pulumi.yaml and the stack files (default: .)")
+
+
+def _plan_args(p: argparse.ArgumentParser) -> None:
+    _target_args(p)
+    p.add_argument("--json", action="store_true", help="print the plan as JSON (kindreg/plan/v1)")
+
+
+def _plan_for(args: argparse.Namespace, stack: Optional[str] = None) -> Plan:
+    if args.file is not None:
+        loaded = load_file(args.file)
+    else:
+        loaded = load_stack(args.project_dir, stack or args.stack)
+    return plan_loaded(loaded, args.project_dir)
+
+
+@command("validate", "check stack configuration; exit 2 listing every problem", _target_args)
+def validate(args: argparse.Namespace) -> int:
+    targets = [args.stack] if args.stack or args.file else stacks_in(args.project_dir)
+    if not targets:
+        print(f"no Pulumi.<stack>.yaml in {args.project_dir.resolve()}", file=sys.stderr)
+        return EXIT_CONFIG
+    failed = False
+    for stack in targets:
+        try:
+            plan = _plan_for(args, stack)
+        except ConfigError as err:
+            print(err.render(), file=sys.stderr)
+            failed = True
+            continue
+        print(summary(plan))
+    return EXIT_CONFIG if failed else EXIT_OK
+
+
+@command("plan", "print every network, registry, address and file the stack would have", _plan_args)
+def plan(args: argparse.Namespace) -> int:
+    if not (args.stack or args.file):
+        print("plan needs --stack NAME or --file PATH", file=sys.stderr)
+        return EXIT_CONFIG
+    result = _plan_for(args)
+    if args.json:
+        print(json.dumps(document.plan_document(result), indent=2))
+    else:
+        print(describe(result))
+    return EXIT_OK
+
+
+def summary(plan: Plan) -> str:
+    tls = "tls on" if plan.tls else "tls off"
+    if isinstance(plan, SharedPlan):
+        ips = _span([m.ip for m in plan.mirrors])
+        return (f"stack {plan.stack}: ok: shared mirrors, network {plan.network.name} "
+                f"{plan.network.subnet}, {len(plan.mirrors)} mirrors {ips}, {tls}")
+    via = (f"via shared stack {plan.shared.stack} {_span([m.ip for m in plan.mirrors])}"
+           if plan.shared else f"of its own {_span([m.ip for m in plan.mirrors])}")
+    return (f"stack {plan.stack}: ok: project {plan.project}, network {plan.network.name} "
+            f"{plan.network.subnet}, build {plan.build.ip}, cache {plan.cache.ip}, "
+            f"{len(plan.mirrors)} mirrors {via}, {tls}")
+
+
+def _span(ips: list[str]) -> str:
+    if not ips:
+        return "(none)"
+    return ips[0] if len(ips) == 1 else f"{ips[0]}-.{ips[-1].rsplit('.', 1)[1]}"
+
+
+def describe(plan: Plan) -> str:
+    lines = [summary(plan), "", "networks:"]
+    nets = [plan.network]
+    if isinstance(plan, ProjectPlan) and plan.shared:
+        nets.append(plan.shared.network)
+    for n in nets:
+        lines.append(f"  {n.name:<20} {n.subnet:<18} scope {n.scope:<8} nodes {n.ip_range:<18} "
+                     f"bridge {n.bridge}")
+    lines += ["", "registries:"]
+    rows = [("ROLE", "NAME", "CONTAINER", "IP", "URL", "HOST", "UPSTREAM")]
+    regs = plan.registries if isinstance(plan, SharedPlan) else plan.endpoints
+    rows += [(r.role, r.name, r.container, r.ip, r.url, r.host, r.upstream or "-") for r in regs]
+    lines += _table(rows)
+    if isinstance(plan, ProjectPlan):
+        nodes = ", ".join(plan.nodes.names) or "(no kind cluster)"
+        lines += ["", f"kind nodes: {nodes}", f"containerd certs.d tree: {plan.certs_dir}"]
+    if plan.tls:
+        lines.append(f"certificate SANs: {', '.join(plan.san)}")
+    return "\n".join(lines)
+
+
+def _table(rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kindreg", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (_, add_args, help_text) in COMMANDS.items():
+        add_args(sub.add_parser(name, help=help_text, description=help_text))
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command][0](args)
+    except ConfigError as err:
+        print(err.render(), file=sys.stderr)
+        return EXIT_CONFIG

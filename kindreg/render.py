@@ -1,0 +1,247 @@
+"""Rendered files: registry configs and entrypoint, containerd hosts.toml, kind config.
+
+Every function here is a pure function of a plan, so golden files can pin the output.
+"""
+from __future__ import annotations
+
+from typing import Union
+
+import yaml
+
+from .plan import (
+    BUILD_HOSTNAME,
+    NODE_CA,
+    NODE_CERTS_D,
+    ProjectPlan,
+    RegistryPlan,
+    SharedPlan,
+)
+
+CONF_DIR = "/etc/kindreg/registry"  # inside a registry container
+CONFIG_PATH = f"{CONF_DIR}/config.yml"
+CACHE_ONLY_PATH = f"{CONF_DIR}/cache-only.yml"
+MIRROR_ENTRYPOINT_PATH = f"{CONF_DIR}/mirror.sh"
+MODE_FILE = "/tmp/kindreg-mode"
+TLS_DIR = "/etc/kindreg/tls"
+TLS_CERT = f"{TLS_DIR}/cert.pem"
+TLS_KEY = f"{TLS_DIR}/key.pem"
+DATA_DIR = "/var/lib/registry"
+DEBUG_PORT = 5001
+HEALTH_URL = f"http://127.0.0.1:{DEBUG_PORT}/debug/health"
+PROBE_INTERVAL_SECONDS = 10
+
+Plan = Union[SharedPlan, ProjectPlan]
+
+
+def _yaml(doc: object) -> str:
+    return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
+
+
+# ---------------------------------------------------------------- registry containers
+
+def registry_config(reg: RegistryPlan, cache_only: bool = False) -> str:
+    """distribution's config.yml. Credentials are not here: they arrive as secret env vars."""
+    http: dict = {"addr": f":{reg.port}", "debug": {"addr": f":{DEBUG_PORT}"},
+                  "headers": {"X-Content-Type-Options": ["nosniff"]}}
+    if reg.tls:
+        http["tls"] = {"certificate": TLS_CERT, "key": TLS_KEY}
+    storage: dict = {
+        "filesystem": {"rootdirectory": DATA_DIR},
+        "delete": {"enabled": True},  # so the cache can be cleaned
+        "cache": {"blobdescriptor": "inmemory"},
+    }
+    if cache_only:
+        # Serving a mirror's cache while its upstream is away: nothing may be pushed into it.
+        storage["maintenance"] = {"readonly": {"enabled": True}}
+    doc: dict = {
+        "version": 0.1,
+        "log": {"level": "info", "fields": {"service": "registry", "container": reg.container}},
+        "storage": storage,
+        "http": http,
+        "health": {"storagedriver": {"enabled": True, "interval": "10s", "threshold": 3}},
+    }
+    if reg.role == "mirror" and not cache_only:
+        doc["proxy"] = {"remoteurl": reg.upstream, **({"ttl": reg.ttl} if reg.ttl else {})}
+    return _yaml(doc)
+
+
+def mirror_entrypoint(reg: RegistryPlan) -> str:
+    """A mirror's PID 1: pull-through while the upstream answers, its cache alone otherwise.
+
+    distribution's proxy mode exits at start-up when the upstream is unreachable, which
+    would leave the cache out of reach exactly when it is needed (offline, upstream down).
+    This script probes the upstream, serves the cache read-only while it is away, and goes
+    back to pull-through as soon as it answers again, with no restart of the container.
+    """
+    return f"""#!/bin/sh
+# kindreg mirror {reg.name} ({reg.container}): {reg.host} via {reg.upstream}
+UPSTREAM='{reg.upstream}'
+PULL_THROUGH='{CONFIG_PATH}'
+CACHE_ONLY='{CACHE_ONLY_PATH}'
+MODE_FILE='{MODE_FILE}'
+INTERVAL={PROBE_INTERVAL_SECONDS}
+pid=
+
+# Any HTTP answer (401 from an anonymous /v2/ included) means the upstream is reachable.
+# busybox wget says "server returned error"; GNU wget exits 6 (auth) or 8 (HTTP error).
+reachable() {{
+  out=$(wget -T 5 -O /dev/null "$UPSTREAM/v2/" 2>&1)
+  rc=$?
+  [ "$rc" -eq 0 ] || [ "$rc" -eq 6 ] || [ "$rc" -eq 8 ] && return 0
+  case "$out" in *"server returned error"*) return 0 ;; esac
+  return 1
+}}
+
+stop() {{
+  [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid"
+  exit 0
+}}
+trap stop TERM INT
+
+while :; do
+  if reachable; then mode=pull-through; config=$PULL_THROUGH
+  else mode=cache-only; config=$CACHE_ONLY
+  fi
+  echo "$mode" > "$MODE_FILE"
+  echo "kindreg: mirror {reg.name} serving in $mode mode (upstream $UPSTREAM)" >&2
+  registry serve "$config" &
+  pid=$!
+  if [ "$mode" = cache-only ]; then
+    while kill -0 "$pid" 2>/dev/null; do
+      sleep "$INTERVAL" & wait $!
+      if reachable; then
+        echo "kindreg: upstream $UPSTREAM is back; switching to pull-through" >&2
+        kill -TERM "$pid" 2>/dev/null
+        break
+      fi
+    done
+  fi
+  wait "$pid"
+  pid=
+  sleep 1
+done
+"""
+
+
+def container_files(reg: RegistryPlan) -> dict[str, str]:
+    """Files uploaded into the registry container, by path inside it."""
+    files = {CONFIG_PATH: registry_config(reg)}
+    if reg.role == "mirror":
+        files[CACHE_ONLY_PATH] = registry_config(reg, cache_only=True)
+        files[MIRROR_ENTRYPOINT_PATH] = mirror_entrypoint(reg)
+    return files
+
+
+def entrypoint(reg: RegistryPlan) -> list[str]:
+    if reg.role == "mirror":
+        return ["/bin/sh", MIRROR_ENTRYPOINT_PATH]
+    return ["registry", "serve", CONFIG_PATH]
+
+
+def healthcheck_command() -> list[str]:
+    # The debug listener is plain HTTP on loopback in TLS mode too, so one probe fits all.
+    return ["CMD", "wget", "-q", "-O", "/dev/null", HEALTH_URL]
+
+
+# ---------------------------------------------------------------- containerd hosts.toml
+
+def hosts_toml(reg: RegistryPlan, stack: str, by_ip: bool) -> str:
+    """`<host>/hosts.toml` (by_ip False) or `<ip>/hosts.toml` for one registry.
+
+    A mirror's host file keeps the upstream as `server`: containerd tries the mirror first
+    and falls back to the upstream, so pulls still work when the mirror is down.
+    """
+    ca = f'ca = "{NODE_CA}"\n' if reg.tls else ""
+    what = _describe(reg)
+    if by_ip:
+        return f'# kindreg ({stack}): {what}, by address\nserver = "{reg.url}"\n{ca}'
+    server = reg.upstream if reg.role == "mirror" else reg.url
+    caps = ", ".join(f'"{c}"' for c in reg.capabilities)
+    host_ca = f"  {ca}" if ca else ""
+    return (
+        f"# kindreg ({stack}): {what}\n"
+        f'server = "{server}"\n'
+        f"\n"
+        f'[host."{reg.url}"]\n'
+        f"  capabilities = [{caps}]\n"
+        f"{host_ca}"
+    )
+
+
+def _describe(reg: RegistryPlan) -> str:
+    if reg.role == "mirror":
+        return f"{reg.host} through mirror {reg.name} ({reg.container}), upstream {reg.upstream}"
+    return f"{reg.role} registry {reg.container}"
+
+
+def hosts_files(plan: ProjectPlan) -> dict[str, str]:
+    """The project's certs.d tree: relative path -> content, for every registry it uses."""
+    files: dict[str, str] = {}
+    for reg in plan.endpoints:
+        files[f"{reg.host}/hosts.toml"] = hosts_toml(reg, plan.stack, by_ip=False)
+        files[f"{reg.ip}/hosts.toml"] = hosts_toml(reg, plan.stack, by_ip=True)
+    return files
+
+
+# ---------------------------------------------------------------- kind
+
+def kind_config(plan: ProjectPlan, certs_dir: str) -> str:
+    """kind's cluster config: nodes with the certs.d tree mounted where containerd reads it.
+
+    kind >= v0.27 node images already set containerd's config_path to /etc/containerd/certs.d,
+    so no containerdConfigPatches are added (they would be wrong for containerd 2.x).
+    """
+    mount = {"hostPath": certs_dir, "containerPath": NODE_CERTS_D, "readOnly": True}
+
+    def node(role: str) -> dict:
+        image = {"image": plan.nodes.image} if plan.nodes.image else {}
+        return {"role": role, **image, "extraMounts": [dict(mount)]}
+
+    nodes = [node("control-plane") for _ in range(plan.nodes.control_planes)]
+    nodes += [node("worker") for _ in range(plan.nodes.workers)]
+    doc = {"kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4",
+           "name": plan.nodes.cluster, "nodes": nodes}
+    return _yaml(doc)
+
+
+def local_registry_hosting(plan: ProjectPlan) -> str:
+    """KEP-1755's ConfigMap, so tools like Tilt find the build registry."""
+    hosting = {
+        "host": f"{plan.build.ip}" if not plan.host_port else f"localhost:{plan.host_port}",
+        "hostFromContainerRuntime": BUILD_HOSTNAME,
+        "hostFromClusterNetwork": plan.build.ip,
+        "help": "https://github.com/kubernetes/enhancements/tree/master/keps/sig-cluster-lifecycle/generic/1755-communicating-a-local-registry",
+    }
+    doc = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "local-registry-hosting", "namespace": "kube-public"},
+        "data": {"localRegistryHosting.v1": _yaml(hosting)},
+    }
+    return _yaml(doc)
+
+
+# ---------------------------------------------------------------- labels
+
+LABEL = "kindreg."
+
+
+def registry_labels(reg: RegistryPlan) -> dict[str, str]:
+    labels = {
+        f"{LABEL}managed": "true",
+        f"{LABEL}role": reg.role,
+        f"{LABEL}scope": reg.scope,
+        f"{LABEL}stack": reg.owner,
+        f"{LABEL}name": reg.name,
+        f"{LABEL}host": reg.host,
+        f"{LABEL}scheme": reg.scheme,
+        f"{LABEL}ip": reg.ip,
+    }
+    if reg.upstream:
+        labels[f"{LABEL}upstream"] = reg.upstream
+    return labels
+
+
+def network_labels(scope: str, stack: str) -> dict[str, str]:
+    return {f"{LABEL}managed": "true", f"{LABEL}scope": scope, f"{LABEL}stack": stack,
+            f"{LABEL}role": "network"}

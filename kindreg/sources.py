@@ -1,0 +1,228 @@
+"""Where configuration comes from: stack config maps, Pulumi.<stack>.yaml, lok8s files.
+
+The same project model is reached from a `kindreg:cluster` object in the stack config or
+from a lok8s `Lo` file named by `kindreg:clusterFile`; both go through `validation.validate`.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Optional, Union
+
+import yaml
+
+from .config import ProjectConfig, SharedStackConfig
+from .errors import ConfigError, MissingFile, Problem, problem
+from .validation import dotted, prefixed, validate
+
+NS = "kindreg"
+KEY_CLUSTER = f"{NS}:cluster"
+KEY_CLUSTER_FILE = f"{NS}:clusterFile"
+KEY_SHARED = f"{NS}:shared"
+KEY_CREDENTIALS = f"{NS}:mirrorCredentials"
+KNOWN_KEYS = (KEY_CLUSTER, KEY_CLUSTER_FILE, KEY_SHARED, KEY_CREDENTIALS)
+LOK8S_API = "cluster.lok8s.dev/v1beta1"
+LOK8S_KIND = "Lo"
+LOK8S_TOP = ("apiVersion", "kind", "metadata", "spec")
+LOK8S_SPEC = ("network", "registries", "nodes")
+
+ReadText = Callable[[Path], str]
+
+
+# ---------------------------------------------------------------- YAML, strictly
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML 1.2 booleans (true/false only: `yes` stays a string) and no duplicate keys."""
+
+
+_StrictLoader.yaml_implicit_resolvers = {
+    ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+
+
+def _mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict:
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
+def load_yaml(text: str, source: str) -> object:
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError(source, [problem("", f"the file is not valid YAML: {err.problem}{where}")]) from None
+    except yaml.YAMLError as err:
+        raise ConfigError(source, [problem("", f"the file is not valid YAML: {err}")]) from None
+
+
+def read_yaml(path: Path, read: ReadText, shown_as: Optional[str] = None) -> object:
+    """Parse a YAML file; errors name it as `shown_as` (the path the user wrote)."""
+    name = shown_as or str(path)
+    try:
+        text = read(path)
+    except FileNotFoundError:
+        raise MissingFile(name, [problem("", "the file does not exist")]) from None
+    return load_yaml(text, name)
+
+
+def _read_text(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------- loaded stacks
+
+@dataclass(frozen=True)
+class LoadedProject:
+    stack: str
+    source: str  # what error messages name: a file, or a config key
+    prefix: str  # path prefix of fields in that source
+    config: ProjectConfig
+
+    role = "project"
+
+
+@dataclass(frozen=True)
+class LoadedShared:
+    stack: str
+    source: str
+    prefix: str
+    config: SharedStackConfig
+
+    role = "shared"
+
+
+Loaded = Union[LoadedProject, LoadedShared]
+
+
+def project_from_mapping(raw: object, stack: str, source: str, prefix: str = KEY_CLUSTER,
+                         extra: Iterable[Problem] = ()) -> LoadedProject:
+    """A `kindreg:cluster` object; the project name defaults to the stack name."""
+    cfg = validate(ProjectConfig, raw, source, prefixed(prefix), extra)
+    if cfg.name is None:
+        cfg = cfg.model_copy(update={"name": stack})
+    return LoadedProject(stack, source, prefix, cfg)
+
+
+def shared_from_mapping(raw: object, stack: str, source: str, prefix: str = KEY_SHARED,
+                        extra: Iterable[Problem] = ()) -> LoadedShared:
+    cfg = validate(SharedStackConfig, raw, source, prefixed(prefix), extra)
+    return LoadedShared(stack, source, prefix, cfg)
+
+
+def project_from_lok8s(doc: object, stack: str, source: str) -> LoadedProject:
+    """A lok8s `Lo` file: metadata.name is the project, spec holds the project fields."""
+    if not isinstance(doc, dict):
+        raise ConfigError(source, [problem("", "the file is not a lok8s Lo document (a mapping)")])
+    problems = _unknown(doc, LOK8S_TOP, "")
+    if doc.get("apiVersion") != LOK8S_API:
+        problems.append(problem("apiVersion", f'is not supported; use "{LOK8S_API}"', doc.get("apiVersion")))
+    if doc.get("kind") != LOK8S_KIND:
+        problems.append(problem("kind", f'is not supported; use "{LOK8S_KIND}"', doc.get("kind")))
+    meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+    problems += _unknown(meta, ("name", "labels", "annotations"), "metadata")
+    if "name" not in meta:
+        problems.append(problem("metadata.name", "is required (it names the project and its kind cluster)"))
+    spec = doc.get("spec", {})
+    if not isinstance(spec, dict):
+        problems.append(problem("spec", "is not a mapping of fields", spec))
+        spec = {}
+    raw = {**spec, **({"name": meta["name"]} if "name" in meta else {})}
+
+    def path_of(loc: tuple) -> str:
+        return "metadata.name" if loc[:1] == ("name",) else dotted(("spec", *loc))
+
+    cfg = validate(ProjectConfig, raw, source, path_of, extra=problems)
+    return LoadedProject(stack, source, "spec", cfg)
+
+
+def _unknown(d: dict, allowed: tuple, at: str) -> list:
+    out = []
+    for key in d:
+        if key not in allowed:
+            guess = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+            hint = f'did you mean "{guess[0]}"? ' if guess else ""
+            out.append(problem(dotted((at, key)) if at else str(key),
+                               f"unknown field; {hint}(allowed here: {', '.join(allowed)})"))
+    return out
+
+
+def from_config_map(config: dict, stack: str, source: str, project_dir: Path,
+                    read: ReadText = _read_text) -> Loaded:
+    """Load a stack from its config map (the `config:` of Pulumi.<stack>.yaml)."""
+    ours = {k: v for k, v in config.items() if str(k).startswith(f"{NS}:")}
+    problems = _unknown(ours, KNOWN_KEYS, "")
+    roles = [k for k in (KEY_CLUSTER, KEY_CLUSTER_FILE, KEY_SHARED) if k in ours]
+    if len(roles) > 1:
+        problems.append(problem(roles[1], f"conflicts with {roles[0]}; a stack is either the "
+                                f"shared mirrors ({KEY_SHARED}) or one project "
+                                f"({KEY_CLUSTER} or {KEY_CLUSTER_FILE})"))
+    if not roles:
+        problems.append(problem(
+            "config", f"has none of {KEY_CLUSTER}, {KEY_CLUSTER_FILE}, {KEY_SHARED}; "
+            f"set {KEY_SHARED} for the shared mirrors stack, or {KEY_CLUSTER} for a project"))
+    if not roles:
+        raise ConfigError(source, problems)
+    role = roles[0]
+    if role == KEY_SHARED:
+        return shared_from_mapping(ours[role] or {}, stack, source, extra=problems)
+    if role == KEY_CLUSTER:
+        return project_from_mapping(ours[role] or {}, stack, source, extra=problems)
+    if problems:
+        raise ConfigError(source, problems)
+    return _project_from_file(ours[role], stack, source, project_dir, read)
+
+
+def _project_from_file(rel: object, stack: str, source: str, project_dir: Path,
+                       read: ReadText) -> LoadedProject:
+    if not isinstance(rel, str) or not rel:
+        raise ConfigError(source, [problem(KEY_CLUSTER_FILE, "is not a file path", rel)])
+    if Path(rel).is_absolute():
+        raise ConfigError(source, [problem(
+            KEY_CLUSTER_FILE, "is absolute; give a path relative to the project root", rel)])
+    return project_from_lok8s(read_yaml(project_dir / rel, read, rel), stack, rel)
+
+
+def stack_file(project_dir: Path, stack: str) -> Path:
+    return project_dir / f"Pulumi.{stack}.yaml"
+
+
+def read_stack_config(project_dir: Path, stack: str, read: ReadText = _read_text) -> dict:
+    path = stack_file(project_dir, stack)
+    doc = read_yaml(path, read, path.name) or {}
+    if not isinstance(doc, dict) or not isinstance(doc.get("config", {}), dict):
+        raise ConfigError(path.name, [problem("config", "is not a mapping of config keys")])
+    return doc.get("config") or {}
+
+
+def load_stack(project_dir: Path, stack: str, read: ReadText = _read_text) -> Loaded:
+    config = read_stack_config(project_dir, stack, read)
+    return from_config_map(config, stack, stack_file(project_dir, stack).name, project_dir, read)
+
+
+def load_file(path: Path, stack: Optional[str] = None, read: ReadText = _read_text) -> LoadedProject:
+    doc = read_yaml(path, read)
+    return project_from_lok8s(doc, stack or _name_of(doc) or path.stem, str(path))
+
+
+def _name_of(doc: object) -> Optional[str]:
+    meta = doc.get("metadata") if isinstance(doc, dict) else None
+    name = meta.get("name") if isinstance(meta, dict) else None
+    return name if isinstance(name, str) else None

@@ -1,0 +1,46 @@
+"""From a stack name to its plan, the way the CLI sees the project directory.
+
+A project in shared mode takes its mirrors from the shared stack's declaration
+(`Pulumi.<shared>.yaml`), planned by the same `plan_shared` the shared stack runs.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Union
+
+from .errors import ConfigError, MissingFile, Problem, problem
+from .plan import ProjectPlan, SharedPlan, SharedView, plan_project, plan_shared
+from .sources import Loaded, LoadedProject, LoadedShared, ReadText, _read_text, load_stack, stack_file
+
+Plan = Union[SharedPlan, ProjectPlan]
+
+
+def shared_view_for(project: LoadedProject, project_dir: Path,
+                    read: ReadText = _read_text) -> Optional[SharedView]:
+    if not project.config.shared_mode:
+        return None
+    name = project.config.registries.shared.stack
+    try:
+        shared = load_stack(project_dir, name, read)
+    except MissingFile:
+        return None  # plan_project reports it, naming the field and the fix
+    if not isinstance(shared, LoadedShared):
+        raise ConfigError(stack_file(project_dir, name).name, [_not_shared(project, name)])
+    return plan_shared(shared.config, name).view()
+
+
+def _not_shared(project: LoadedProject, name: str) -> Problem:
+    return problem("config", f"is a project stack, but {project.source} names it as its shared "
+                   f"stack ({project.prefix}.registries.shared.stack); point that field at the "
+                   "stack that has kindreg:shared")
+
+
+def plan_loaded(loaded: Loaded, project_dir: Path, read: ReadText = _read_text) -> Plan:
+    if isinstance(loaded, LoadedShared):
+        return plan_shared(loaded.config, loaded.stack)
+    view = shared_view_for(loaded, project_dir, read)
+    return plan_project(loaded.config, loaded.stack, view, loaded.source, loaded.prefix)
+
+
+def stacks_in(project_dir: Path) -> list[str]:
+    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))

@@ -1,0 +1,225 @@
+"""Decode a raw mapping into a config model, collecting every problem.
+
+Pydantic checks shape and each field; `cross_checks` then checks fields against each
+other, validating each section on its own so that one bad field does not hide another
+problem (as kind's validation does: collect, then report all).
+"""
+from __future__ import annotations
+
+import difflib
+import typing
+from typing import Callable, Iterable, Optional, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from . import plan
+from .config import MirrorSpec, NetworkSpec, ProjectConfig, SharedNetworkSpec, SharedStackConfig
+from .errors import ConfigError, Problem, problem
+
+M = TypeVar("M", bound=BaseModel)
+PathOf = Callable[[tuple], str]
+
+# Friendly text for pydantic's built-in error types (custom ones carry their own).
+_MESSAGES = {
+    "bool_type": "is not a boolean; write true or false (unquoted)",
+    "int_type": "is not a whole number",
+    "string_type": "is not a string",
+    "list_type": "is not a list",
+    "model_type": "is not a mapping of fields",
+    "dict_type": "is not a mapping of fields",
+    "missing": "is required",
+}
+
+_REQUIRED = {
+    "url": 'is required: the upstream registry the mirror proxies, e.g. "https://quay.io"',
+    "name": 'is required: a name for the mirror, e.g. "io-quay"',
+}
+
+
+def dotted(loc: Iterable) -> str:
+    """('registries', 'mirrors', 2, 'url') -> 'registries.mirrors[2].url'."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def prefixed(prefix: str) -> PathOf:
+    return lambda loc: dotted((prefix, *loc)) if prefix else dotted(loc)
+
+
+def validate(model: type[M], raw: object, source: str, path_of: PathOf,
+             extra: Iterable[Problem] = ()) -> M:
+    """The model for `raw`, or ConfigError listing every problem (extra ones included)."""
+    problems = list(extra)
+    result: Optional[M] = None
+    try:
+        result = model.model_validate(raw)
+    except ValidationError as err:
+        problems += problems_from(err, model, path_of)
+    if isinstance(raw, dict):
+        problems += cross_checks(model, raw, path_of)
+    if problems:
+        raise ConfigError(source, problems) from None
+    assert result is not None
+    return result
+
+
+def problems_from(err: ValidationError, model: type[BaseModel], path_of: PathOf) -> list[Problem]:
+    out = []
+    for e in err.errors(include_url=False):
+        loc = _clean_loc(e["loc"])
+        path = path_of(loc)
+        kind = e["type"]
+        if kind == "extra_forbidden":
+            out.append(problem(path, _unknown_field(model, loc)))
+        elif kind == "missing":
+            out.append(problem(path, _REQUIRED.get(loc[-1], _MESSAGES["missing"])))
+        elif kind == "kindreg_secret" or isinstance(e["input"], dict):
+            out.append(problem(path, e["msg"]))  # never quote a secret, nor a whole section
+        elif kind in _MESSAGES:
+            out.append(problem(path, _MESSAGES[kind], e["input"]))
+        elif kind in ("greater_than_equal", "less_than_equal"):
+            out.append(problem(path, _range_message(model, loc), e["input"]))
+        else:
+            out.append(problem(path, e["msg"], e["input"]))
+    return out
+
+
+def _clean_loc(loc: tuple) -> tuple:
+    # Pydantic adds a step for a model built from a string ("function-before[...]").
+    return tuple(p for p in loc if not (isinstance(p, str) and "[" in p))
+
+
+def _range_message(model: type[BaseModel], loc: tuple) -> str:
+    info = _field_at(model, loc)
+    lo = hi = None
+    for m in getattr(info, "metadata", []):
+        lo = getattr(m, "ge", lo)
+        hi = getattr(m, "le", hi)
+    return f"is out of range; use a value from {lo} to {hi}"
+
+
+def _unknown_field(model: type[BaseModel], loc: tuple) -> str:
+    owner = _model_at(model, loc[:-1])
+    allowed = [f.alias or n for n, f in owner.model_fields.items()] if owner else []
+    guess = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
+    hint = f'did you mean "{guess[0]}"? ' if guess else ""
+    return f"unknown field; {hint}(allowed here: {', '.join(allowed)})"
+
+
+def _model_at(model: type[BaseModel], loc: tuple) -> Optional[type[BaseModel]]:
+    current: object = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        current = _unwrap(_annotation(current, part))
+        if current is None:
+            return None
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _field_at(model: type[BaseModel], loc: tuple):
+    owner = _model_at(model, loc[:-1])
+    if owner is None:
+        return None
+    return next((f for n, f in owner.model_fields.items() if (f.alias or n) == loc[-1]), None)
+
+
+def _annotation(model: object, alias: str):
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return None
+    for name, f in model.model_fields.items():
+        if (f.alias or name) == alias:
+            return f.annotation
+    return None
+
+
+def _unwrap(tp):
+    """list[X] / Optional[X] -> X."""
+    while tp is not None and typing.get_origin(tp) is not None:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        tp = args[0] if args else None
+    return tp
+
+
+# ---------------------------------------------------------------- cross-field checks
+
+def cross_checks(model: type[BaseModel], raw: dict, path_of: PathOf) -> list[Problem]:
+    if model is ProjectConfig:
+        return _project_checks(raw, path_of)
+    if model is SharedStackConfig:
+        mirrors = _items(raw.get("mirrors"))
+        return _mirror_checks(mirrors, ("mirrors",), plan.SHARED_MIRROR_CAPACITY,
+                              "the shared subnet", path_of)
+    return []
+
+
+def _project_checks(raw: dict, path_of: PathOf) -> list[Problem]:
+    regs = raw.get("registries") if isinstance(raw.get("registries"), dict) else {}
+    shared = regs.get("shared") if isinstance(regs.get("shared"), dict) else {}
+    shared_mode = shared.get("enabled", True) is not False
+    out: list[Problem] = []
+    project_net = _section(NetworkSpec, raw.get("network", {}))
+    claimed = shared.get("network") if isinstance(shared.get("network"), dict) else {}
+    # Only a subnet the project states is checked here; the shared stack's real one is
+    # checked when planning against it.
+    shared_net = _section(SharedNetworkSpec, claimed) if "cidr" in claimed else None
+    if shared_mode and project_net and shared_net and project_net.cidr == shared_net.cidr:
+        out.append(problem(
+            path_of(("network", "cidr")),
+            f"is also the shared registries' subnet ({path_of(('registries', 'shared', 'network', 'cidr'))}); "
+            f'give the project its own slot, e.g. "{plan.suggest_slot(project_net.cidr)}"',
+            project_net.cidr,
+        ))
+    if "mirrors" in regs:
+        if shared_mode:
+            capacity, where = plan.SHARED_MIRROR_CAPACITY, "the shared subnet"
+        else:
+            capacity, where = plan.PROJECT_MIRROR_CAPACITY, "the project subnet"
+        out += _mirror_checks(_items(regs["mirrors"]), ("registries", "mirrors"), capacity,
+                              where, path_of)
+    return out
+
+
+def _mirror_checks(items: list, loc: tuple, capacity: int, where: str,
+                   path_of: PathOf) -> list[Problem]:
+    out: list[Problem] = []
+    seen_names: dict[str, int] = {}
+    seen_hosts: dict[str, int] = {}
+    for i, item in enumerate(items):
+        m = _section(MirrorSpec, item)
+        if m is None:
+            continue
+        if m.name in seen_names:
+            first = path_of((*loc, seen_names[m.name]))
+            out.append(problem(path_of((*loc, i, "name")),
+                               f"is already the name of {first}; mirror names must be unique",
+                               m.name))
+        else:
+            seen_names[m.name] = i
+        host = m.registry_host
+        if host in seen_hosts:
+            first = path_of((*loc, seen_hosts[host]))
+            out.append(problem(path_of((*loc, i)),
+                               f"mirrors {host}, as {first} does; containerd sends a host to "
+                               "one mirror only: keep one of them"))
+        else:
+            seen_hosts[host] = i
+    if len(items) > capacity:
+        out.append(problem(path_of(loc),
+                           f"lists {len(items)} mirrors but {where} has addresses for "
+                           f"{capacity} ({plan.capacity_note(where)}); remove some mirrors"))
+    return out
+
+
+def _items(value: object) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _section(model: type[M], raw: object) -> Optional[M]:
+    """The section validated on its own, or None if it is itself invalid (reported already)."""
+    try:
+        return model.model_validate(raw if raw is not None else {})
+    except ValidationError:
+        return None

@@ -1,0 +1,28 @@
+"""Shared test helpers: where the testdata lives, golden files, and loading stacks."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from kindreg.sources import load_stack
+from kindreg.stacks import plan_loaded
+
+ROOT = Path(__file__).resolve().parent.parent
+TESTDATA = ROOT / "tests" / "testdata"
+PROJECT = TESTDATA / "project"
+INVALID = TESTDATA / "invalid"
+GOLDEN = TESTDATA / "golden"
+
+
+def plan_of(stack: str, project_dir: Path = PROJECT):
+    return plan_loaded(load_stack(project_dir, stack), project_dir)
+
+
+def check_golden(name: str, actual: str) -> None:
+    """Compare with tests/testdata/golden/<name>; UPDATE_GOLDEN=1 rewrites it (review the diff)."""
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(actual)
+    assert path.exists(), f"golden file {path} missing; run with UPDATE_GOLDEN=1 and review it"
+    assert actual == path.read_text(), f"{name} differs from its golden file"

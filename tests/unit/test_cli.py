@@ -1,0 +1,66 @@
+"""`python -m kindreg validate | plan` as a user runs them: real processes, exit codes, output."""
+import json
+import subprocess
+import sys
+
+from tests.helpers import INVALID, PROJECT, ROOT
+
+
+def kindreg(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "kindreg", *args], cwd=cwd,
+                          capture_output=True, text=True, env={"PYTHONPATH": str(ROOT)})
+
+
+def test_plan_json_of_the_repository_stacks():
+    dev = kindreg("plan", "--stack", "dev", "--json")
+    assert dev.returncode == 0, dev.stderr
+    doc = json.loads(dev.stdout)
+    assert [r["ip"] for r in doc["registries"]] == ["10.125.125.101", "10.125.125.102"]
+    assert [m["ip"] for m in doc["mirrors"]] == ["10.125.200.2", "10.125.200.3", "10.125.200.4", "10.125.200.5"]
+    alt = json.loads(kindreg("plan", "--stack", "alt", "--json").stdout)
+    assert [r["ip"] for r in alt["registries"]] == [
+        "10.125.50.101", "10.125.50.102", "10.125.50.103", "10.125.50.104", "10.125.50.105", "10.125.50.106"]
+    assert alt["sharedStack"] is None
+
+
+def test_validate_every_stack_in_a_directory():
+    out = kindreg("validate", "--project-dir", str(PROJECT))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == 8
+    assert ("stack dev: ok: project dev, network lok8s 10.125.125.0/24, build 10.125.125.101, "
+            "cache 10.125.125.102, 4 mirrors via shared stack shared 10.125.200.2-.5, tls off") in lines
+
+
+def test_validate_exits_2_listing_every_problem():
+    out = kindreg("validate", "--project-dir", str(INVALID), "--stack", "unknown-fields")
+    assert out.returncode == 2
+    assert out.stdout == ""
+    assert out.stderr == (INVALID / "unknown-fields.expected").read_text()
+
+
+def test_validate_a_whole_directory_reports_each_bad_stack_and_exits_2():
+    out = kindreg("validate", "--project-dir", str(INVALID))
+    assert out.returncode == 2
+    assert out.stderr.count("problem") >= 17
+    assert "stack shared: ok" in out.stdout
+
+
+def test_plan_of_a_lok8s_file():
+    out = kindreg("plan", "--file", str(PROJECT / "clusters" / "dev.lok8s.yaml"),
+                  "--project-dir", str(PROJECT))
+    assert out.returncode == 0, out.stderr
+    assert "lok8s-registry-io-docker  10.125.200.2" in out.stdout
+    assert "kind nodes: dev-control-plane, dev-worker" in out.stdout
+
+
+def test_plan_needs_a_target():
+    out = kindreg("plan")
+    assert out.returncode == 2
+    assert out.stderr.strip() == "plan needs --stack NAME or --file PATH"
+
+
+def test_plan_of_a_missing_stack_names_the_file():
+    out = kindreg("plan", "--stack", "nope")
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == ["Pulumi.nope.yaml: 1 problem:", "  - the file does not exist"]

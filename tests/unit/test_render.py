@@ -1,0 +1,119 @@
+"""Rendered files against golden files, and parsed back to check what they mean."""
+import tomllib
+
+import pytest
+import yaml
+
+from kindreg import render
+from kindreg.plan import NODE_CA
+from tests.helpers import check_golden, plan_of
+
+CERTS = "/home/user/project/.kindreg/{stack}/certs.d"
+
+
+@pytest.mark.parametrize("stack", ["dev", "alt", "qa", "tls-user"])
+def test_hosts_toml_tree_matches_golden(stack):
+    files = render.hosts_files(plan_of(stack))
+    for path, content in files.items():
+        check_golden(f"{stack}/certs.d/{path}", content)
+    plan = plan_of(stack)
+    assert len(files) == 2 * len(plan.endpoints)
+
+
+@pytest.mark.parametrize("stack", ["shared", "shared-tls", "alt", "qa", "ksail"])
+def test_registry_container_files_match_golden(stack):
+    regs = plan_of(stack).registries
+    # build, cache and the first mirror: the others differ from it only in the planned values.
+    chosen = [r for r in regs if r.role != "mirror"] + [r for r in regs if r.role == "mirror"][:1]
+    for reg in chosen:
+        for path, content in render.container_files(reg).items():
+            check_golden(f"{stack}/{reg.container}{path}", content)
+
+
+@pytest.mark.parametrize("stack", ["dev", "qa"])
+def test_kind_config_matches_golden(stack):
+    check_golden(f"{stack}/kind.yaml", render.kind_config(plan_of(stack), CERTS.format(stack=stack)))
+
+
+def test_mirror_hosts_toml_keeps_the_upstream_as_fallback():
+    plan = plan_of("dev")
+    doc = tomllib.loads(render.hosts_files(plan)["docker.io/hosts.toml"])
+    assert doc == {"server": "https://registry-1.docker.io",
+                   "host": {"http://10.125.200.2": {"capabilities": ["pull", "resolve"]}}}
+    by_ip = tomllib.loads(render.hosts_files(plan)["10.125.200.2/hosts.toml"])
+    assert by_ip == {"server": "http://10.125.200.2"}
+
+
+def test_build_and_cache_can_be_pushed_to():
+    files = render.hosts_files(plan_of("dev"))
+    for host, ip in (("lok8s.local", "10.125.125.101"), ("lok8s.cache", "10.125.125.102")):
+        doc = tomllib.loads(files[f"{host}/hosts.toml"])
+        assert doc["server"] == f"http://{ip}"
+        assert doc["host"][f"http://{ip}"]["capabilities"] == ["pull", "resolve", "push"]
+
+
+def test_tls_hosts_toml_trusts_the_local_ca_and_never_skips_verification():
+    files = render.hosts_files(plan_of("qa"))
+    build = tomllib.loads(files["lok8s.local/hosts.toml"])
+    assert build["server"] == "https://10.125.60.101"
+    assert build["host"]["https://10.125.60.101"]["ca"] == NODE_CA == "/etc/containerd/certs.d/.ca/rootCA.pem"
+    assert tomllib.loads(files["10.125.60.101/hosts.toml"]) == {
+        "server": "https://10.125.60.101", "ca": NODE_CA}
+    mirrors = tomllib.loads(plan_and_file("tls-user", "docker.io/hosts.toml"))
+    assert mirrors["host"]["https://10.125.201.2"]["ca"] == NODE_CA
+    for stack in ("dev", "alt", "qa", "tls-user"):
+        for content in render.hosts_files(plan_of(stack)).values():
+            assert "skip_verify" not in content
+
+
+def plan_and_file(stack, path):
+    return render.hosts_files(plan_of(stack))[path]
+
+
+def test_registry_config_for_a_mirror():
+    reg = plan_of("shared").mirrors[0]
+    doc = yaml.safe_load(render.registry_config(reg))
+    assert doc["proxy"] == {"remoteurl": "https://registry-1.docker.io"}
+    assert doc["storage"]["filesystem"]["rootdirectory"] == "/var/lib/registry"
+    assert doc["storage"]["delete"] == {"enabled": True}
+    assert doc["http"]["addr"] == ":80" and "tls" not in doc["http"]
+    assert doc["health"]["storagedriver"]["enabled"] is True
+    cache_only = yaml.safe_load(render.registry_config(reg, cache_only=True))
+    assert "proxy" not in cache_only
+    assert cache_only["storage"]["maintenance"] == {"readonly": {"enabled": True}}
+
+
+def test_registry_config_with_tls_and_ttl():
+    tls = yaml.safe_load(render.registry_config(plan_of("shared-tls").mirrors[0]))
+    assert tls["http"]["addr"] == ":443"
+    assert tls["http"]["tls"] == {"certificate": render.TLS_CERT, "key": render.TLS_KEY}
+    gitlab = next(r for r in plan_of("ksail").registries if r.name == "gitlab")
+    assert yaml.safe_load(render.registry_config(gitlab))["proxy"] == {
+        "remoteurl": "https://registry.gitlab.com", "ttl": "168h"}
+
+
+def test_build_registry_has_no_proxy_and_no_mirror_script():
+    build = plan_of("dev").build
+    assert "proxy" not in yaml.safe_load(render.registry_config(build))
+    assert list(render.container_files(build)) == [render.CONFIG_PATH]
+    assert render.entrypoint(build) == ["registry", "serve", render.CONFIG_PATH]
+
+
+def test_kind_config_mounts_certs_d_on_every_node_and_patches_nothing():
+    doc = yaml.safe_load(render.kind_config(plan_of("qa"), "/abs/certs.d"))
+    assert doc["name"] == "qa"
+    assert [n["role"] for n in doc["nodes"]] == ["control-plane", "worker", "worker"]
+    for node in doc["nodes"]:
+        assert node["extraMounts"] == [{"hostPath": "/abs/certs.d",
+                                        "containerPath": "/etc/containerd/certs.d", "readOnly": True}]
+    assert "containerdConfigPatches" not in doc
+
+
+def test_local_registry_hosting_points_at_the_build_registry():
+    doc = yaml.safe_load(render.local_registry_hosting(plan_of("dev")))
+    assert (doc["metadata"]["name"], doc["metadata"]["namespace"]) == ("local-registry-hosting", "kube-public")
+    hosting = yaml.safe_load(doc["data"]["localRegistryHosting.v1"])
+    assert hosting["host"] == "10.125.125.101"
+    assert hosting["hostFromContainerRuntime"] == "lok8s.local"
+    qa = yaml.safe_load(yaml.safe_load(render.local_registry_hosting(plan_of("qa")))["data"]["localRegistryHosting.v1"])
+    assert qa["host"] == "localhost:5050"

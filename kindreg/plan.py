@@ -378,7 +378,7 @@ def _mirror(m: MirrorSpec, container: str, net: NetworkPlan, offset: int, tls: b
         network=net.name, ip=address(net.subnet, offset), tls=tls, host=m.registry_host,
         image=image, scope=scope, owner=stack, upstream=m.url, ttl=m.ttl,
         username=m.username,
-        password_ref=m.password or (f"kindreg:mirrorCredentials.{m.name}" if m.username else None),
+        password_ref=m.password,
     )
 
 

@@ -1,0 +1,1 @@
+"""Pulumi components: each translates part of a resolved kindreg plan into resources."""

@@ -1,0 +1,58 @@
+"""The kind cluster of a project: nodes on the project network and on the shared one."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import pulumi
+from pulumi_command import local
+
+from kindreg import scripts
+
+KIND_WAIT = "120s"
+
+
+@dataclass
+class KindClusterArgs:
+    cluster: str
+    kind_config: str  # rendered by kindreg.render.kind_config
+    network: pulumi.Input[str]  # the project network (KIND_EXPERIMENTAL_DOCKER_NETWORK)
+    shared_network: Optional[str]  # the shared registries network, in shared mode
+    registry_hosting: str  # the local-registry-hosting ConfigMap (KEP-1755)
+    depends_on: list = field(default_factory=list)  # registries and the certs.d tree
+    environment: Optional[dict] = None
+
+
+class KindCluster(pulumi.ComponentResource):
+    """`kind create cluster` / `kind delete cluster`, replaced when the kind config changes."""
+
+    def __init__(self, name: str, args: KindClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("kindreg:cluster:KindCluster", name, None, opts)
+        env = {**(args.environment or {}), "KINDREG_CLUSTER": args.cluster}
+        self.cluster = local.Command(
+            f"{name}-kind",
+            create=scripts.KIND_CREATE, delete=scripts.KIND_DELETE,
+            environment={**env, "KINDREG_NETWORK": args.network, "KINDREG_WAIT": KIND_WAIT},
+            stdin=args.kind_config,
+            triggers=[args.kind_config],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on, delete_before_replace=True),
+        )
+        after_cluster = pulumi.ResourceOptions(parent=self, depends_on=[self.cluster])
+        self.connect = None
+        if args.shared_network:
+            self.connect = local.Command(
+                f"{name}-connect",
+                create=scripts.NETWORK_CONNECT, update=scripts.NETWORK_CONNECT,
+                delete=scripts.NETWORK_DISCONNECT,
+                environment={**env, "KINDREG_NETWORK": args.shared_network},
+                triggers=[self.cluster.stdout],
+                opts=after_cluster,
+            )
+        self.registry_hosting = local.Command(
+            f"{name}-registry-hosting",
+            create=scripts.REGISTRY_HOSTING_APPLY, update=scripts.REGISTRY_HOSTING_APPLY,
+            environment=env, stdin=args.registry_hosting, triggers=[self.cluster.stdout],
+            opts=after_cluster,
+        )
+        self.nodes = self.cluster.stdout.apply(lambda out: [n for n in (out or "").split() if n])
+        self.register_outputs({"cluster": args.cluster, "nodes": self.nodes})

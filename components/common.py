@@ -1,0 +1,31 @@
+"""Resources both stack roles declare the same way: a network and the registry image."""
+from __future__ import annotations
+
+import pulumi
+import pulumi_docker as docker
+
+from kindreg import render
+from kindreg.plan import NetworkPlan
+
+BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
+
+
+def network(name: str, plan: NetworkPlan, stack: str, parent: pulumi.Resource) -> docker.Network:
+    """A bridge network with the plan's subnet; Docker hands out only the dynamic range."""
+    return docker.Network(
+        name,
+        name=plan.name,
+        driver="bridge",
+        ipam_configs=[docker.NetworkIpamConfigArgs(subnet=plan.subnet, gateway=plan.gateway,
+                                                   ip_range=plan.ip_range)],
+        options={BRIDGE_NAME_OPTION: plan.bridge},
+        labels=[docker.NetworkLabelArgs(label=k, value=v)
+                for k, v in render.network_labels(plan.scope, stack).items()],
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+def registry_image(name: str, image: str, parent: pulumi.Resource) -> docker.RemoteImage:
+    # keep_locally: other stacks run the same image; destroying this one must not remove it.
+    return docker.RemoteImage(name, name=image, keep_locally=True,
+                              opts=pulumi.ResourceOptions(parent=parent))

@@ -1,0 +1,184 @@
+"""The Pulumi program: stack config -> kindreg plan -> components -> stack outputs.
+
+`__main__.py` hands `main` to `pulumi.run`. A project stack first reads the shared stack's
+outputs through a StackReference and plans against them, so every resource (one hosts.toml
+per shared mirror, the SAN list, ...) is known, and every error found, before any resource
+is declared: a failure creates nothing.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping, Optional
+
+import pulumi
+
+from kindreg import credentials, preflight, render
+from kindreg.errors import ConfigError, problem
+from kindreg.plan import ProjectPlan, SharedPlan, SharedView, plan_project, plan_shared
+from kindreg.sources import (KEY_CLUSTER, KEY_CLUSTER_FILE, KEY_SHARED, Loaded, LoadedShared,
+                             from_config_map)
+
+from .cluster import KindCluster, KindClusterArgs
+from .containerd import CertsTree, CertsTreeArgs
+from .project import ProjectRegistries, ProjectRegistriesArgs
+from .shared import SharedRegistries, SharedRegistriesArgs
+from .tls import Certificate, CertificateArgs
+
+
+@dataclass
+class Host:
+    """What the program reads from the machine; tests replace it."""
+
+    project_dir: Path = field(default_factory=Path.cwd)
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    which: Callable[[str], Optional[str]] = shutil.which
+    exists: Callable[[str], bool] = os.path.exists
+
+    def caroot(self) -> Optional[str]:
+        if self.env.get("CAROOT"):
+            return self.env["CAROOT"]
+        if not self.which("mkcert"):
+            return None
+        out = subprocess.run(["mkcert", "-CAROOT"], capture_output=True, text=True, check=False)
+        return out.stdout.strip() or None
+
+    def read_text(self, path: Path) -> str:
+        return path.read_text(encoding="utf-8")
+
+    def docker_config(self) -> Optional[dict]:
+        base = Path(self.env["DOCKER_CONFIG"]) if self.env.get("DOCKER_CONFIG") else \
+            Path(self.env.get("HOME", "~")).expanduser() / ".docker"
+        try:
+            return json.loads((base / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+
+async def main(host: Optional[Host] = None) -> dict:
+    host = host or Host()
+    try:
+        loaded = load(pulumi.get_stack(), host)
+        if isinstance(loaded, LoadedShared):
+            return build_shared(plan_shared(loaded.config, loaded.stack), loaded, host)
+        view = await read_shared_stack(loaded.config.registries.shared.stack) \
+            if loaded.config.shared_mode else None
+        plan = plan_project(loaded.config, loaded.stack, view, loaded.source, loaded.prefix)
+        return build_project(plan, loaded, host)
+    except ConfigError as err:
+        # RunError: Pulumi prints the message alone, without a Python traceback.
+        raise pulumi.RunError(err.render()) from None
+
+
+def load(stack: str, host: Host) -> Loaded:
+    cfg = pulumi.Config("kindreg")
+    config = {key: value for key, value in (
+        (KEY_CLUSTER, cfg.get_object("cluster")),
+        (KEY_CLUSTER_FILE, cfg.get("clusterFile")),
+        (KEY_SHARED, cfg.get_object("shared")),
+    ) if value is not None}
+    return from_config_map(config, stack, f"stack {stack} config", host.project_dir, host.read_text)
+
+
+async def read_shared_stack(name: str) -> SharedView:
+    ref = pulumi.StackReference(name)
+    try:
+        details = await ref.get_output_details("kindreg")
+    except Exception as err:  # noqa: BLE001 - the engine could not read the stack at all
+        error = ConfigError(f'shared stack "{name}"', [problem(
+            "", f"could not be read ({err}); run `pulumi up -s {name}` first")])
+        # The runtime re-raises the failed read itself; this diagnostic says what to do.
+        pulumi.log.error(error.render())
+        raise error from None
+    return SharedView.from_export(name, details.value)
+
+
+def _environment() -> dict:
+    """Commands talk to the same Docker engine as the docker provider."""
+    docker_host = pulumi.Config("docker").get("host") or os.environ.get("DOCKER_HOST")
+    return {"DOCKER_HOST": docker_host} if docker_host else {}
+
+
+def _preflight(plan, loaded: Loaded, host: Host) -> None:
+    problems = preflight.check(plan, loaded.prefix, host.which, host.caroot, host.exists)
+    if problems:
+        raise ConfigError(f"{loaded.source} (preflight)", problems)
+
+
+def _credentials(plan, loaded: Loaded, host: Host) -> dict[str, pulumi.Output]:
+    mirrors = [r for r in plan.registries if r.role == "mirror"]
+    index = {m.name: i for i, m in enumerate(mirrors)}
+    mirrors_key = "mirrors" if isinstance(plan, SharedPlan) else "registries.mirrors"
+    found = credentials.resolve(
+        mirrors, pulumi.Config("kindreg").get_object("mirrorCredentials"), host.env,
+        host.docker_config(), loaded.source,
+        lambda name: f"{loaded.prefix}.{mirrors_key}[{index[name]}]")
+    return {name: pulumi.Output.secret({"username": c.username, "password": c.password})
+            for name, c in found.items()}
+
+
+def _certificate(plan, host: Host, env: dict) -> Optional[Certificate]:
+    if not plan.tls:
+        return None
+    return Certificate(f"{plan.stack}-tls", CertificateArgs(
+        san=plan.san, directory=str(host.project_dir / plan.state_dir / "tls"), environment=env))
+
+
+def build_shared(plan: SharedPlan, loaded: Loaded, host: Host) -> dict:
+    _preflight(plan, loaded, host)
+    creds = _credentials(plan, loaded, host)
+    env = _environment()
+    cert = _certificate(plan, host, env)
+    SharedRegistries(plan.stack, SharedRegistriesArgs(
+        plan=plan, credentials=creds, tls=cert.files if cert else None, environment=env))
+    return {
+        "kindreg": plan.export(),
+        "network": plan.network.to_json(),
+        "mirrors": [_endpoint(m) for m in plan.mirrors],
+    }
+
+
+def build_project(plan: ProjectPlan, loaded: Loaded, host: Host) -> dict:
+    _preflight(plan, loaded, host)
+    creds = _credentials(plan, loaded, host)
+    env = _environment()
+    cert = _certificate(plan, host, env)
+    registries = ProjectRegistries(plan.stack, ProjectRegistriesArgs(
+        plan=plan, credentials=creds, tls=cert.files if cert else None))
+    certs_dir = str(host.project_dir / plan.certs_dir)
+    ca = preflight.ca_file(host.caroot, host.exists) if plan.needs_ca else None
+    tree = CertsTree(f"{plan.stack}-certs", CertsTreeArgs(
+        directory=certs_dir, files=render.hosts_files(plan), ca_source=ca,
+        ca_fingerprint=_sha256(host, ca) if ca else None))
+    outputs = {
+        "project": plan.project,
+        "network": plan.network.to_json(),
+        "sharedNetwork": plan.shared.network.to_json() if plan.shared else None,
+        "registries": [_endpoint(r) for r in plan.registries],
+        "mirrors": [_endpoint(m) for m in plan.mirrors],
+        "certsDir": certs_dir,
+    }
+    if plan.nodes.enabled:
+        cluster = KindCluster(plan.stack, KindClusterArgs(
+            cluster=plan.nodes.cluster, kind_config=render.kind_config(plan, certs_dir),
+            network=registries.network.name,
+            shared_network=plan.shared.network.name if plan.shared else None,
+            registry_hosting=render.local_registry_hosting(plan),
+            depends_on=[*[r.container for r in registries.registries], *tree.ready],
+            environment=env))
+        outputs["nodes"] = cluster.nodes
+    return outputs
+
+
+def _endpoint(reg) -> dict:
+    return {"name": reg.name, "container": reg.container, "ip": reg.ip, "url": reg.url,
+            "host": reg.host, "scheme": reg.scheme, "upstream": reg.upstream}
+
+
+def _sha256(host: Host, path: str) -> str:
+    return hashlib.sha256(host.read_text(Path(path)).encode()).hexdigest()

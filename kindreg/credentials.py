@@ -1,0 +1,149 @@
+"""Mirror credentials: where each mirror's upstream username and password come from.
+
+Order, first match wins:
+1. Pulumi secret config `kindreg:mirrorCredentials.<mirror>.{username,password}`;
+2. the Docker client config (`~/.docker/config.json` `auths`, base64 `user:pass`) for the
+   mirror's upstream host (a `docker login` already run is usually enough);
+3. `${VAR}` / `${VAR:-default}` placeholders in the mirror's own username/password.
+
+Values are returned to the caller only; nothing here logs or renders them.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Optional, Sequence
+from urllib.parse import urlsplit
+
+from .errors import ConfigError, Problem, problem
+from .plan import RegistryPlan
+
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+DOCKER_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io",
+                   "registry-1.docker.io", "https://registry-1.docker.io")
+_HUB_HOSTS = {"registry-1.docker.io", "index.docker.io", "docker.io"}
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str = field(repr=False)
+    source: str  # where they came from, for messages: never the values
+
+    def __repr__(self) -> str:  # keep the password out of tracebacks and logs
+        return f"Credentials(username={self.username!r}, source={self.source!r})"
+
+
+PathFor = Callable[[str], str]
+
+
+def resolve(mirrors: Sequence[RegistryPlan], secret_config: Optional[Mapping], env: Mapping[str, str],
+            docker_config: Optional[Mapping], source: str, path_for: PathFor) -> dict[str, Credentials]:
+    """Credentials per mirror name (mirrors without any are absent), or every problem."""
+    problems: list[Problem] = []
+    secrets = _secret_entries(secret_config, {m.name for m in mirrors}, problems)
+    found: dict[str, Credentials] = {}
+    for m in mirrors:
+        creds = (secrets.get(m.name) or _from_docker_config(docker_config, m)
+                 or _from_placeholders(m, env, path_for, problems))
+        if creds:
+            found[m.name] = creds
+    if problems:
+        raise ConfigError(source, problems)
+    return found
+
+
+def _secret_entries(config: Optional[Mapping], names: set[str], problems: list[Problem]) -> dict:
+    key = "kindreg:mirrorCredentials"
+    if config is None:
+        return {}
+    if not isinstance(config, Mapping):
+        problems.append(problem(key, "is not a mapping of mirror name to {username, password}"))
+        return {}
+    out = {}
+    for name, entry in config.items():
+        path = f"{key}.{name}"
+        if name not in names:
+            problems.append(problem(path, f"names no mirror of this stack (mirrors: "
+                                    f"{', '.join(sorted(names)) or 'none'}); fix the name or remove it"))
+            continue
+        entry = entry if isinstance(entry, Mapping) else {}
+        user, pw = entry.get("username"), entry.get("password")
+        if not (isinstance(user, str) and user and isinstance(pw, str) and pw):
+            missing = "username" if not (isinstance(user, str) and user) else "password"
+            problems.append(problem(f"{path}.{missing}", "is missing: a mirror needs both username and "
+                                    f"password; `pulumi config set --secret --path '{path}.{missing}' ...`"))
+            continue
+        out[name] = Credentials(user, pw, "Pulumi secret config")
+    return out
+
+
+def docker_config_keys(reg: RegistryPlan) -> tuple[str, ...]:
+    """Keys of `auths` that can hold credentials for the mirror's upstream."""
+    host = (urlsplit(reg.upstream or "").hostname or "").lower()
+    if host in _HUB_HOSTS:
+        return DOCKER_HUB_KEYS
+    return (host, f"https://{host}", f"http://{host}", f"https://{host}/v1/", f"https://{host}/v2/")
+
+
+def _from_docker_config(config: Optional[Mapping], reg: RegistryPlan) -> Optional[Credentials]:
+    auths = config.get("auths") if isinstance(config, Mapping) else None
+    if not isinstance(auths, Mapping):
+        return None
+    for key in docker_config_keys(reg):
+        entry = auths.get(key)
+        if isinstance(entry, Mapping):
+            creds = _decode_auth(entry)
+            if creds:
+                return Credentials(*creds, f"Docker config ({key})")
+    return None
+
+
+def _decode_auth(entry: Mapping) -> Optional[tuple[str, str]]:
+    if isinstance(entry.get("auth"), str) and entry["auth"]:
+        try:
+            user, sep, pw = base64.b64decode(entry["auth"]).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return (user, pw) if sep and user and pw else None
+    user, pw = entry.get("username"), entry.get("password")
+    return (user, pw) if isinstance(user, str) and user and isinstance(pw, str) and pw else None
+
+
+def _from_placeholders(reg: RegistryPlan, env: Mapping[str, str], path_for: PathFor,
+                       problems: list[Problem]) -> Optional[Credentials]:
+    if reg.username is None or reg.password_ref is None or not reg.password_ref.startswith("${"):
+        return None
+    user = expand(reg.username, env, f"{path_for(reg.name)}.username", problems)
+    pw = expand(reg.password_ref, env, f"{path_for(reg.name)}.password", problems)
+    if user is None or pw is None:
+        return None
+    if not user or not pw:
+        empty = "username" if not user else "password"
+        problems.append(problem(f"{path_for(reg.name)}.{empty}",
+                                "expands to an empty value; set the variable to a non-empty value"))
+        return None
+    return Credentials(user, pw, "environment")
+
+
+def expand(text: str, env: Mapping[str, str], path: str, problems: list[Problem]) -> Optional[str]:
+    """`${VAR}` and `${VAR:-default}` from `env`; an unset VAR without default is a problem."""
+    unset = []
+
+    def sub(m: re.Match) -> str:
+        name, default = m.group(1), m.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        unset.append(name)
+        return ""
+
+    out = PLACEHOLDER.sub(sub, text)
+    for name in unset:
+        problems.append(problem(path, f"uses ${{{name}}}, which is not set in the environment; "
+                                f"export {name}, give a default (${{{name}:-value}}), or use "
+                                "`pulumi config set --secret` (kindreg:mirrorCredentials)"))
+    return None if unset else out

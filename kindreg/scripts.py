@@ -1,0 +1,132 @@
+"""Shell scripts run by `command.local.Command` resources, as pure text.
+
+Every script reads its inputs from KINDREG_* environment variables (set by the resource),
+never from string interpolation, so content with quotes or newlines is safe and each
+script is a constant that Pulumi diffs only when its meaning changes.
+"""
+from __future__ import annotations
+
+# ---------------------------------------------------------------- containerd certs.d tree
+
+CERTS_DIR_CREATE = 'mkdir -p "$KINDREG_CERTS_DIR"\n'
+# Only an empty tree is removed: the files are resources of their own, deleted before it.
+CERTS_DIR_DELETE = 'rmdir "$KINDREG_CERTS_DIR" 2>/dev/null || true\n'
+
+# Written next to the target and renamed over it: a node reading through its bind mount sees
+# the old file or the new one, never half of one; the directory itself is never replaced.
+HOSTS_FILE_WRITE = """set -eu
+dir="$KINDREG_CERTS_DIR/$KINDREG_HOST"
+mkdir -p "$dir"
+tmp="$dir/.hosts.toml.$$"
+printf '%s' "$KINDREG_CONTENT" > "$tmp"
+mv -f "$tmp" "$dir/hosts.toml"
+"""
+
+HOSTS_FILE_DELETE = """set -eu
+rm -f "$KINDREG_CERTS_DIR/$KINDREG_HOST/hosts.toml"
+rmdir "$KINDREG_CERTS_DIR/$KINDREG_HOST" 2>/dev/null || true
+"""
+
+CA_COPY = """set -eu
+mkdir -p "$KINDREG_CERTS_DIR/.ca"
+cp "$KINDREG_CA_SOURCE" "$KINDREG_CERTS_DIR/.ca/.rootCA.pem.$$"
+mv -f "$KINDREG_CERTS_DIR/.ca/.rootCA.pem.$$" "$KINDREG_CERTS_DIR/.ca/rootCA.pem"
+"""
+
+CA_DELETE = """rm -f "$KINDREG_CERTS_DIR/.ca/rootCA.pem"
+rmdir "$KINDREG_CERTS_DIR/.ca" 2>/dev/null || true
+"""
+
+# ---------------------------------------------------------------- TLS certificate (mkcert)
+
+# stdout is the certificate's SHA-256 only: it changes exactly when the certificate does and
+# carries no key material. mkcert's own chatter goes to a log that is shown only on failure.
+MKCERT_CREATE = """set -eu
+mkdir -p "$KINDREG_TLS_DIR"
+chmod 700 "$KINDREG_TLS_DIR"
+log="$KINDREG_TLS_DIR/mkcert.log"
+# shellcheck disable=SC2086 # the SAN list is split on purpose
+if ! mkcert -cert-file "$KINDREG_TLS_DIR/cert.pem" -key-file "$KINDREG_TLS_DIR/key.pem" $KINDREG_SANS >"$log" 2>&1; then
+  cat "$log" >&2
+  exit 1
+fi
+rm -f "$log"
+sha256sum "$KINDREG_TLS_DIR/cert.pem" | cut -d' ' -f1
+"""
+
+MKCERT_DELETE = """rm -f "$KINDREG_TLS_DIR/cert.pem" "$KINDREG_TLS_DIR/key.pem" "$KINDREG_TLS_DIR/mkcert.log"
+rmdir "$KINDREG_TLS_DIR" 2>/dev/null || true
+"""
+
+# ---------------------------------------------------------------- kind cluster
+
+KIND_CREATE = """set -eu
+if kind get clusters 2>/dev/null | grep -qx "$KINDREG_CLUSTER"; then
+  echo "kindreg: a kind cluster named $KINDREG_CLUSTER already exists and this stack did not create it;" >&2
+  echo "delete it (kind delete cluster --name $KINDREG_CLUSTER) or rename the project, then run pulumi up again" >&2
+  exit 1
+fi
+KIND_EXPERIMENTAL_DOCKER_NETWORK="$KINDREG_NETWORK" kind create cluster \\
+  --name "$KINDREG_CLUSTER" --config /dev/stdin --wait "$KINDREG_WAIT" >&2
+# stdout is the node list only: the network-connect step is replaced when it changes.
+kind get nodes --name "$KINDREG_CLUSTER" | sort
+"""
+
+KIND_DELETE = 'kind delete cluster --name "$KINDREG_CLUSTER"\n'
+
+# Every node joins the shared registries network; already-connected nodes are left alone.
+NETWORK_CONNECT = """set -eu
+for node in $(kind get nodes --name "$KINDREG_CLUSTER" | sort); do
+  if docker inspect --format '{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}' "$node" \\
+      | tr ' ' '\\n' | grep -qx "$KINDREG_NETWORK"; then
+    echo "$node already on $KINDREG_NETWORK"
+  else
+    docker network connect "$KINDREG_NETWORK" "$node"
+    echo "$node connected to $KINDREG_NETWORK"
+  fi
+done
+"""
+
+NETWORK_DISCONNECT = """for node in $(kind get nodes --name "$KINDREG_CLUSTER" 2>/dev/null); do
+  docker network disconnect "$KINDREG_NETWORK" "$node" 2>/dev/null || true
+done
+"""
+
+# KEP-1755: tools such as Tilt read this ConfigMap to find the build registry.
+REGISTRY_HOSTING_APPLY = """set -eu
+node=$(kind get nodes --name "$KINDREG_CLUSTER" | grep -- '-control-plane$' | sort | head -n 1)
+docker exec -i "$node" kubectl --kubeconfig /etc/kubernetes/admin.conf apply -f -
+"""
+
+# ---------------------------------------------------------------- shared stack guard
+
+# Runs first when the shared stack is destroyed (every shared resource is a dependency of the
+# guard). Fails, deleting nothing, while containers other than kindreg's mirrors are attached.
+SHARED_GUARD_DELETE = """names=$(docker network inspect "$KINDREG_NETWORK" \\
+  --format '{{range .Containers}}{{.Name}} {{end}}' 2>/dev/null) || exit 0
+label() {
+  v=$(docker inspect --format "{{index .Config.Labels \\"$1\\"}}" "$2" 2>/dev/null) || v=
+  [ "$v" = "<no value>" ] && v=
+  printf '%s' "$v"
+}
+users=
+for c in $names; do
+  [ "$(label kindreg.managed "$c")" = true ] && continue
+  project=$(label io.x-k8s.kind.cluster "$c")
+  users="$users${project:-(not a kind node)}|$c
+"
+done
+[ -z "$users" ] && exit 0
+{
+  echo "kindreg: not destroying the shared registries: network $KINDREG_NETWORK is still used by"
+  printf '%s' "$users" | sort | awk -F'|' '
+    $1 != last { if (line) print line; line = "  project " $1 ": " $2; last = $1; next }
+    { line = line ", " $2 }
+    END { if (line) print line }'
+  echo "Destroy those projects first (pulumi destroy -s <project>), or disconnect their nodes:"
+  echo "  docker network disconnect $KINDREG_NETWORK <node>"
+} >&2
+exit 1
+"""
+
+SHARED_GUARD_CREATE = 'echo "guarding network $KINDREG_NETWORK"\n'

@@ -1,0 +1,189 @@
+"""The Command scripts, run for real by sh against fake docker / kind / mkcert binaries."""
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from kindreg import scripts
+
+
+def fake(bin_dir: Path, name: str, body: str) -> None:
+    """A fake CLI: logs its arguments to $FAKE_LOG, then runs `body` (sh)."""
+    path = bin_dir / name
+    path.write_text(f'#!/bin/sh\necho "{name} $*" >> "$FAKE_LOG"\n{body}\n')
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+
+
+def run(script: str, tmp: Path, env: dict, stdin: str = "") -> subprocess.CompletedProcess:
+    bin_dir = tmp / "bin"
+    full_env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_LOG": str(tmp / "calls.log"), **env}
+    return subprocess.run(["/bin/sh", "-c", script], input=stdin, capture_output=True, text=True,
+                          env=full_env, check=False)
+
+
+def calls(tmp: Path) -> list[str]:
+    log = tmp / "calls.log"
+    return log.read_text().splitlines() if log.exists() else []
+
+
+@pytest.fixture
+def tmp(tmp_path):
+    (tmp_path / "bin").mkdir()
+    return tmp_path
+
+
+# ---------------------------------------------------------------- certs.d tree
+
+def test_hosts_file_is_written_exactly_and_rewritten_in_place(tmp):
+    tree = tmp / "certs.d"
+    env = {"KINDREG_CERTS_DIR": str(tree), "KINDREG_HOST": "docker.io"}
+    assert run(scripts.CERTS_DIR_CREATE, tmp, env).returncode == 0
+    content = 'server = "https://registry-1.docker.io"\n\n[host."http://10.125.200.2"]\n  capabilities = ["pull"]\n'
+    assert run(scripts.HOSTS_FILE_WRITE, tmp, {**env, "KINDREG_CONTENT": content}).returncode == 0
+    target = tree / "docker.io" / "hosts.toml"
+    assert target.read_text() == content
+    tree_inode = tree.stat().st_ino
+    run(scripts.HOSTS_FILE_WRITE, tmp, {**env, "KINDREG_CONTENT": "server = \"x\"\n"})
+    assert target.read_text() == 'server = "x"\n'
+    assert tree.stat().st_ino == tree_inode  # the bind-mounted directory itself is untouched
+    assert sorted(p.name for p in (tree / "docker.io").iterdir()) == ["hosts.toml"]  # no temp left
+
+
+def test_hosts_file_delete_then_tree_delete(tmp):
+    tree = tmp / "certs.d"
+    env = {"KINDREG_CERTS_DIR": str(tree)}
+    run(scripts.CERTS_DIR_CREATE, tmp, env)
+    for host in ("docker.io", "lok8s.local"):
+        run(scripts.HOSTS_FILE_WRITE, tmp, {**env, "KINDREG_HOST": host, "KINDREG_CONTENT": "x"})
+    run(scripts.HOSTS_FILE_DELETE, tmp, {**env, "KINDREG_HOST": "docker.io"})
+    assert sorted(p.name for p in tree.iterdir()) == ["lok8s.local"]
+    run(scripts.CERTS_DIR_DELETE, tmp, env)
+    assert tree.exists()  # not empty: left alone
+    run(scripts.HOSTS_FILE_DELETE, tmp, {**env, "KINDREG_HOST": "lok8s.local"})
+    run(scripts.CERTS_DIR_DELETE, tmp, env)
+    assert not tree.exists()
+
+
+def test_ca_copy_and_delete(tmp):
+    tree, ca = tmp / "certs.d", tmp / "rootCA.pem"
+    ca.write_text("CA")
+    env = {"KINDREG_CERTS_DIR": str(tree), "KINDREG_CA_SOURCE": str(ca)}
+    assert run(scripts.CA_COPY, tmp, env).returncode == 0
+    assert (tree / ".ca" / "rootCA.pem").read_text() == "CA"
+    run(scripts.CA_DELETE, tmp, env)
+    assert not (tree / ".ca").exists()
+
+
+# ---------------------------------------------------------------- mkcert
+
+def test_mkcert_script_prints_only_the_certificate_fingerprint(tmp):
+    fake(tmp / "bin", "mkcert", 'shift; cert=$1; shift 2; key=$1; shift; echo "CERT $*" > "$cert"; '
+                                 'echo "SECRET-KEY" > "$key"; echo "created for $*"')
+    tls = tmp / "tls"
+    out = run(scripts.MKCERT_CREATE, tmp, {"KINDREG_TLS_DIR": str(tls), "KINDREG_SANS": "10.0.0.101 lok8s.local"})
+    assert out.returncode == 0, out.stderr
+    cert = (tls / "cert.pem").read_bytes()
+    assert out.stdout == hashlib.sha256(cert).hexdigest() + "\n"
+    assert cert == b"CERT 10.0.0.101 lok8s.local\n"
+    assert "SECRET-KEY" not in out.stdout + out.stderr
+    assert stat.S_IMODE(tls.stat().st_mode) == 0o700
+    assert not (tls / "mkcert.log").exists()
+    run(scripts.MKCERT_DELETE, tmp, {"KINDREG_TLS_DIR": str(tls)})
+    assert not tls.exists()
+
+
+def test_mkcert_failure_shows_mkcert_output(tmp):
+    fake(tmp / "bin", "mkcert", 'echo "ERROR: failed to read the CA key" >&2; exit 1')
+    out = run(scripts.MKCERT_CREATE, tmp, {"KINDREG_TLS_DIR": str(tmp / "tls"), "KINDREG_SANS": "a"})
+    assert out.returncode == 1
+    assert "failed to read the CA key" in out.stderr
+
+
+# ---------------------------------------------------------------- kind
+
+def test_kind_create_passes_network_config_and_prints_nodes(tmp):
+    fake(tmp / "bin", "kind", 'case "$1 $2" in '
+                              '"get clusters") ;; '
+                              '"create cluster") echo "net=$KIND_EXPERIMENTAL_DOCKER_NETWORK" >> "$FAKE_LOG"; '
+                              'cat >> "$FAKE_LOG"; echo "Creating cluster";; '
+                              '"get nodes") printf "dev-worker\\ndev-control-plane\\n";; esac')
+    env = {"KINDREG_CLUSTER": "dev", "KINDREG_NETWORK": "lok8s", "KINDREG_WAIT": "60s"}
+    out = run(scripts.KIND_CREATE, tmp, env, stdin="kind: Cluster\n")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "dev-control-plane\ndev-worker\n"  # the node list only
+    log = calls(tmp)
+    assert "kind create cluster --name dev --config /dev/stdin --wait 60s" in log
+    assert "net=lok8s" in log and "kind: Cluster" in log
+
+
+def test_kind_create_refuses_a_cluster_it_did_not_create(tmp):
+    fake(tmp / "bin", "kind", '[ "$1 $2" = "get clusters" ] && echo dev')
+    out = run(scripts.KIND_CREATE, tmp, {"KINDREG_CLUSTER": "dev", "KINDREG_NETWORK": "n", "KINDREG_WAIT": "1s"})
+    assert out.returncode == 1
+    assert "a kind cluster named dev already exists and this stack did not create it" in out.stderr
+    assert not any(c.startswith("kind create") for c in calls(tmp))
+
+
+def test_network_connect_is_idempotent_and_disconnect_undoes_it(tmp):
+    fake(tmp / "bin", "kind", 'printf "dev-control-plane\\ndev-worker\\n"')
+    fake(tmp / "bin", "docker", 'case "$1" in inspect) '
+                                '[ "$4" = dev-worker ] && echo "lok8s lok8s-registries " || echo "lok8s ";; esac')
+    env = {"KINDREG_CLUSTER": "dev", "KINDREG_NETWORK": "lok8s-registries"}
+    out = run(scripts.NETWORK_CONNECT, tmp, env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["dev-control-plane connected to lok8s-registries",
+                                       "dev-worker already on lok8s-registries"]
+    assert [c for c in calls(tmp) if c.startswith("docker network")] == [
+        "docker network connect lok8s-registries dev-control-plane"]
+    run(scripts.NETWORK_DISCONNECT, tmp, env)
+    assert [c for c in calls(tmp) if c.startswith("docker network disconnect")] == [
+        "docker network disconnect lok8s-registries dev-control-plane",
+        "docker network disconnect lok8s-registries dev-worker"]
+
+
+# ---------------------------------------------------------------- shared stack guard
+
+GUARD_DOCKER = '''
+case "$1 $2" in
+  "network inspect") [ -n "$NETWORK_GONE" ] && exit 1; echo "$ATTACHED";;
+  "inspect --format")
+    name=$4
+    case "$3" in
+      *kindreg.managed*) case "$name" in lok8s-registry-*) echo true;; *) echo "<no value>";; esac;;
+      *io.x-k8s.kind.cluster*) case "$name" in dev-*) echo dev;; qa-*) echo qa;; *) echo "<no value>";; esac;;
+    esac;;
+esac
+'''
+
+
+def test_guard_refuses_while_project_nodes_are_attached(tmp):
+    fake(tmp / "bin", "docker", GUARD_DOCKER)
+    env = {"KINDREG_NETWORK": "lok8s-registries",
+           "ATTACHED": "lok8s-registry-io-docker qa-control-plane dev-worker dev-control-plane stray "}
+    out = run(scripts.SHARED_GUARD_DELETE, tmp, env)
+    assert out.returncode == 1
+    assert out.stderr.splitlines() == [
+        "kindreg: not destroying the shared registries: network lok8s-registries is still used by",
+        "  project (not a kind node): stray",
+        "  project dev: dev-control-plane, dev-worker",
+        "  project qa: qa-control-plane",
+        "Destroy those projects first (pulumi destroy -s <project>), or disconnect their nodes:",
+        "  docker network disconnect lok8s-registries <node>",
+    ]
+
+
+@pytest.mark.parametrize("env", [
+    {"ATTACHED": "lok8s-registry-io-docker lok8s-registry-io-quay "},  # only its own mirrors
+    {"ATTACHED": ""},
+    {"NETWORK_GONE": "1"},  # nothing left to guard
+])
+def test_guard_lets_destroy_proceed(tmp, env):
+    fake(tmp / "bin", "docker", GUARD_DOCKER)
+    out = run(scripts.SHARED_GUARD_DELETE, tmp, {"KINDREG_NETWORK": "lok8s-registries", **env})
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == ""

@@ -149,22 +149,22 @@ def hosts_toml(reg: RegistryPlan, stack: str, by_ip: bool) -> str:
     """`<host>/hosts.toml` (by_ip False) or `<ip>/hosts.toml` for one registry.
 
     A mirror's host file keeps the upstream as `server`: containerd tries the mirror first
-    and falls back to the upstream, so pulls still work when the mirror is down.
+    and falls back to the upstream, so pulls still work when the mirror is down. Every file
+    has a `[host]` table: containerd 1.6 rejects a file with `server` alone ("invalid `host`
+    tree") and then silently uses its defaults.
     """
     ca = f'ca = "{NODE_CA}"\n' if reg.tls else ""
-    what = _describe(reg)
-    if by_ip:
-        return f'# kindreg ({stack}): {what}, by address\nserver = "{reg.url}"\n{ca}'
-    server = reg.upstream if reg.role == "mirror" else reg.url
+    what = _describe(reg) + (", by address" if by_ip else "")
+    server = reg.upstream if reg.role == "mirror" and not by_ip else reg.url
     caps = ", ".join(f'"{c}"' for c in reg.capabilities)
-    host_ca = f"  {ca}" if ca else ""
     return (
         f"# kindreg ({stack}): {what}\n"
         f'server = "{server}"\n'
+        f"{ca if by_ip else ''}"
         f"\n"
         f'[host."{reg.url}"]\n'
         f"  capabilities = [{caps}]\n"
-        f"{host_ca}"
+        f"{'  ' + ca if ca else ''}"
     )
 
 

@@ -177,3 +177,18 @@ def test_push_to_the_build_registry_and_pull_it_as_lok8s_local(netns, containerd
     write_tree(tree, render.hosts_files(plan))
     pulled = containerd.pull(ns, tree, "lok8s.local/my-app:1")
     assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+    # By address too: `<ip>/hosts.toml` must say plain HTTP (containerd defaults to HTTPS).
+    by_ip = containerd.pull(ns, tree, f"{build.ip}/my-app:1")
+    assert by_ip.returncode == 0, by_ip.stdout + by_ip.stderr
+
+
+def test_pull_from_a_mirror_by_address(netns, containerd, upstream_with_image, tmp_path):
+    shared = shared_plan(False)
+    mirror = shared.mirrors[0]
+    ns = netns([mirror.ip, "10.125.200.250"])
+    upstream_with_image(ns)
+    RegistryProcess(ns, tmp_path / "mirror", render.registry_config(mirror), mirror.url)
+    tree = tmp_path / "certs.d"
+    write_tree(tree, render.hosts_files(project_plan(shared)))
+    pulled = containerd.pull(ns, tree, f"{mirror.ip}/{TEST_IMAGE}:1")
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr

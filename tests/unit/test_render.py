@@ -41,7 +41,15 @@ def test_mirror_hosts_toml_keeps_the_upstream_as_fallback():
     assert doc == {"server": "https://registry-1.docker.io",
                    "host": {"http://10.125.200.2": {"capabilities": ["pull", "resolve"]}}}
     by_ip = tomllib.loads(render.hosts_files(plan)["10.125.200.2/hosts.toml"])
-    assert by_ip == {"server": "http://10.125.200.2"}
+    assert by_ip == {"server": "http://10.125.200.2",
+                     "host": {"http://10.125.200.2": {"capabilities": ["pull", "resolve"]}}}
+
+
+def test_every_hosts_toml_has_a_host_table():
+    # containerd 1.6 rejects a hosts.toml without [host] ("invalid `host` tree").
+    for stack in ("dev", "alt", "qa", "tls-user"):
+        for path, content in render.hosts_files(plan_of(stack)).items():
+            assert tomllib.loads(content)["host"], path
 
 
 def test_build_and_cache_can_be_pushed_to():
@@ -58,7 +66,8 @@ def test_tls_hosts_toml_trusts_the_local_ca_and_never_skips_verification():
     assert build["server"] == "https://10.125.60.101"
     assert build["host"]["https://10.125.60.101"]["ca"] == NODE_CA == "/etc/containerd/certs.d/.ca/rootCA.pem"
     assert tomllib.loads(files["10.125.60.101/hosts.toml"]) == {
-        "server": "https://10.125.60.101", "ca": NODE_CA}
+        "server": "https://10.125.60.101", "ca": NODE_CA, "host": {"https://10.125.60.101": {
+            "capabilities": ["pull", "resolve", "push"], "ca": NODE_CA}}}
     mirrors = tomllib.loads(plan_and_file("tls-user", "docker.io/hosts.toml"))
     assert mirrors["host"]["https://10.125.201.2"]["ca"] == NODE_CA
     for stack in ("dev", "alt", "qa", "tls-user"):

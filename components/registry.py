@@ -69,8 +69,8 @@ class Registry(pulumi.ComponentResource):
             ports=_ports(plan, args.host_port),
             restart=RESTART_POLICY,
             healthcheck=docker.ContainerHealthcheckArgs(
-                tests=render.healthcheck_command(), interval="10s", timeout="3s", retries=3,
-                start_period="5s"),
+                tests=render.healthcheck_command(), interval="5s", timeout="3s", retries=3,
+                start_period="10s"),
             labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in render.registry_labels(plan).items()],
             must_run=True,
             wait=True,

@@ -78,14 +78,15 @@ def mirror_entrypoint(reg: RegistryPlan) -> str:
 UPSTREAM='{reg.upstream}'
 PULL_THROUGH='{CONFIG_PATH}'
 CACHE_ONLY='{CACHE_ONLY_PATH}'
-MODE_FILE='{MODE_FILE}'
-INTERVAL={PROBE_INTERVAL_SECONDS}
+MODE_FILE="${{KINDREG_MODE_FILE:-{MODE_FILE}}}"
+INTERVAL="${{KINDREG_PROBE_INTERVAL:-{PROBE_INTERVAL_SECONDS}}}"
 pid=
 
 # Any HTTP answer (401 from an anonymous /v2/ included) means the upstream is reachable.
 # busybox wget says "server returned error"; GNU wget exits 6 (auth) or 8 (HTTP error).
+# The time limit comes from `timeout`: some busybox builds crash on `wget -T`.
 reachable() {{
-  out=$(wget -T 5 -O /dev/null "$UPSTREAM/v2/" 2>&1)
+  out=$(timeout 5 wget -O /dev/null "$UPSTREAM/v2/" 2>&1)
   rc=$?
   [ "$rc" -eq 0 ] || [ "$rc" -eq 6 ] || [ "$rc" -eq 8 ] && return 0
   case "$out" in *"server returned error"*) return 0 ;; esac

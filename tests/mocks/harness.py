@@ -171,19 +171,8 @@ def run_stack(stack: str, config: dict, host: program.Host, stack_outputs: Optio
     mocks = KindregMocks(stack_outputs, missing_stacks)
     monitor = RecordingMonitor(mocks)
     result = Run(monitor.records)
-    pulumi.runtime.set_mocks(mocks, project="kindreg", stack=stack, preview=preview, monitor=monitor,
-                             logger=_ListLogger(result.logs))
-    pulumi.runtime.set_all_config({k: _config_value(v) for k, v in config.items()}, list(secret_keys))
-
-    @pulumi.runtime.test
-    def program_run():
-        async def go():
-            outputs = await program.main(host)
-            result.outputs = await _resolve(outputs)
-        return pulumi.Output.from_input(go())
-
     try:
-        program_run()
+        result.outputs = run_program(mocks, monitor, stack, config, host, secret_keys, preview, result.logs)
     except Exception as err:  # noqa: BLE001 - handed to the test
         if not expect_error:
             raise
@@ -191,6 +180,25 @@ def run_stack(stack: str, config: dict, host: program.Host, stack_outputs: Optio
     else:
         assert not expect_error, "the program was expected to fail"
     return result
+
+
+def run_program(mocks: pmocks.Mocks, monitor: pmocks.MockMonitor, stack: str, config: dict,
+                host: program.Host, secret_keys: tuple = (), preview: bool = False,
+                logs: Optional[list] = None) -> dict:
+    """Run the unmodified program against `mocks` (through `monitor`); its stack outputs."""
+    pulumi.runtime.set_mocks(mocks, project="kindreg", stack=stack, preview=preview, monitor=monitor,
+                             logger=_ListLogger(logs if logs is not None else []))
+    pulumi.runtime.set_all_config({k: _config_value(v) for k, v in config.items()}, list(secret_keys))
+    outputs: dict = {}
+
+    @pulumi.runtime.test
+    def program_run():
+        async def go():
+            outputs.update(await _resolve(await program.main(host)))
+        return pulumi.Output.from_input(go())
+
+    program_run()
+    return outputs
 
 
 class _ListLogger(logging.Logger):

@@ -3,14 +3,15 @@
 UPSTREAM='https://registry-1.docker.io'
 PULL_THROUGH='/etc/kindreg/registry/config.yml'
 CACHE_ONLY='/etc/kindreg/registry/cache-only.yml'
-MODE_FILE='/tmp/kindreg-mode'
-INTERVAL=10
+MODE_FILE="${KINDREG_MODE_FILE:-/tmp/kindreg-mode}"
+INTERVAL="${KINDREG_PROBE_INTERVAL:-10}"
 pid=
 
 # Any HTTP answer (401 from an anonymous /v2/ included) means the upstream is reachable.
 # busybox wget says "server returned error"; GNU wget exits 6 (auth) or 8 (HTTP error).
+# The time limit comes from `timeout`: some busybox builds crash on `wget -T`.
 reachable() {
-  out=$(wget -T 5 -O /dev/null "$UPSTREAM/v2/" 2>&1)
+  out=$(timeout 5 wget -O /dev/null "$UPSTREAM/v2/" 2>&1)
   rc=$?
   [ "$rc" -eq 0 ] || [ "$rc" -eq 6 ] || [ "$rc" -eq 8 ] && return 0
   case "$out" in *"server returned error"*) return 0 ;; esac

@@ -1,0 +1,235 @@
+"""Live topology fixtures: a real Docker engine, offline-built images, an upstream, the double."""
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import pytest
+
+from components.program import Host
+from tests.images import oci_layout
+from tests.live import images
+from tests.live.provider_double import DestroyRefused, Machine, command_environment
+from tests.requirements import need_tools, unavailable
+
+BIN = Path(__file__).parent / "bin"
+TEST_REPO = "library/kindreg-test"
+LIVE_PREFIXES = ("kindreg-live", "live-", "kindreg-tls", "tls-", "kindreg-up-")
+
+
+@pytest.fixture(scope="session")
+def engine():
+    need_tools("docker", "docker-registry", "containerd", "skopeo", "busybox")
+    import docker
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as err:  # noqa: BLE001 - any failure means no engine
+        unavailable(f"no reachable Docker engine ({err}); `bash tests/run` starts one")
+    return client
+
+
+@pytest.fixture(scope="session")
+def test_images(engine):
+    return images.built()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", 0))
+        return s.getsockname()[1]
+
+
+class Upstream:
+    """A registry standing in for docker.io & co., on the host network so that every
+    bridge network reaches it through its own gateway address."""
+
+    def __init__(self, client, image: str, name: str, workdir: Path):
+        self.client, self.name, self.port, self.workdir = client, name, free_port(), workdir
+        self.container = client.containers.run(
+            image, name=name, network_mode="host", detach=True,
+            environment={"REGISTRY_HTTP_ADDR": f"0.0.0.0:{self.port}"},
+            labels={"kindreg.test-double": "upstream"})
+        wait_http(f"http://127.0.0.1:{self.port}/v2/")
+
+    def url(self, gateway: str) -> str:
+        return f"http://{gateway}:{self.port}"
+
+    def push(self, repo: str, tag: str, layers: list[dict]) -> str:
+        layout = self.workdir / f"oci-{repo.replace('/', '-')}"
+        digest = oci_layout(layout, tag, layers)
+        subprocess.run(["skopeo", "copy", "--insecure-policy", "--dest-tls-verify=false",
+                        f"oci:{layout}:{tag}", f"docker://127.0.0.1:{self.port}/{repo}:{tag}"],
+                       check=True, capture_output=True)
+        return digest
+
+    def blob_fetches(self, repo: str = TEST_REPO, settle: float = 2.0) -> int:
+        """GETs of blobs of `repo` in the access log: what pulling an image costs the upstream.
+
+        Waits until the count holds still for `settle` seconds: a pull-through mirror fills its
+        cache in the background after the client already has its bytes."""
+        def count() -> int:
+            logs = self.container.logs().decode(errors="replace")
+            return len(re.findall(rf'"GET /v2/{re.escape(repo)}/blobs/sha256:', logs))
+        last, since = count(), time.time()
+        while time.time() - since < settle:
+            time.sleep(0.25)
+            now = count()
+            if now != last:
+                last, since = now, time.time()
+        return last
+
+    def stop(self) -> None:
+        self.container.stop(timeout=2)
+
+    def start(self) -> None:
+        self.container.start()
+        wait_http(f"http://127.0.0.1:{self.port}/v2/")
+
+    def remove(self) -> None:
+        self.container.remove(force=True)
+
+
+def wait_http(url: str, timeout: float = 20, context=None) -> None:
+    deadline = time.time() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=3, context=context)
+            return
+        except Exception:  # noqa: BLE001 - retried until the deadline
+            if time.time() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+def http_status(url: str, context=None) -> int:
+    try:
+        return urllib.request.urlopen(url, timeout=5, context=context).status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+TEST_LAYERS = {
+    "1": [{"kindreg.txt": b"image one\n"}, {"payload.bin": bytes(range(256)) * 4096}],
+    "2": [{"kindreg.txt": b"image two\n"}, {"payload2.bin": bytes(reversed(range(256))) * 4096}],
+}
+
+
+@pytest.fixture(scope="module")
+def upstream(engine, test_images, tmp_path_factory):
+    up = Upstream(engine, test_images[0], f"kindreg-up-{free_port()}", tmp_path_factory.mktemp("upstream"))
+    for tag, layers in TEST_LAYERS.items():
+        up.push(TEST_REPO, tag, layers)
+    yield up
+    if os.environ.get("KINDREG_KEEP_LIVE") != "1":
+        up.remove()
+
+
+@dataclass
+class Live:
+    machine: Machine
+    host: Host
+    images: tuple[str, str]
+    workdir: Path
+
+    def up(self, stack: str, config: dict, **kw) -> dict:
+        return self.machine.up(stack, config, self.host, **kw)
+
+
+@pytest.fixture(scope="module")
+def live(engine, test_images, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("project")
+    env = command_environment(BIN, test_images[1], sys.executable)
+    host = Host(project_dir=workdir, env=env, which=lambda tool: shutil.which(tool, path=env["PATH"]))
+    machine = Machine(client=engine, command_env=env, workdir=workdir)
+    yield Live(machine, host, test_images, workdir)
+    if os.environ.get("KINDREG_KEEP_LIVE") == "1":  # to look at a failure; `sweep` by hand later
+        print(f"KINDREG_KEEP_LIVE=1: leaving the live machine up ({workdir})", file=sys.stderr)
+        return
+    # Clean up even after a failure: projects first (the shared stack's guard insists), then the rest.
+    for stack in sorted(machine.stacks, key=lambda s: s.startswith("shared")):
+        try:
+            machine.destroy(stack)
+        except (DestroyRefused, Exception) as err:  # noqa: BLE001 - keep cleaning
+            print(f"cleanup of stack {stack}: {err}", file=sys.stderr)
+    sweep(engine)
+
+
+def sweep(client) -> None:
+    """Remove whatever a failed scenario left behind, by the names the tests use."""
+    def ours(name: str) -> bool:
+        return name.startswith(LIVE_PREFIXES)
+    for c in client.containers.list(all=True):
+        if ours(c.name):
+            c.remove(force=True)
+    for n in client.networks.list():
+        if ours(n.name):
+            n.remove()
+    for v in client.volumes.list():
+        if ours(v.name):
+            v.remove(force=True)
+
+
+def node_networks(client, node: str) -> dict[str, str]:
+    """Network name -> the node's address on it."""
+    attrs = client.containers.get(node).attrs["NetworkSettings"]["Networks"]
+    return {name: info["IPAddress"] for name, info in attrs.items()}
+
+
+def in_range(ip: str, cidr: str) -> bool:
+    return ipaddress.ip_address(ip) in ipaddress.ip_network(cidr)
+
+
+def node_pull(client, node: str, ref: str) -> tuple[int, str]:
+    """A node pulls as kubelet would make containerd pull: through /etc/containerd/certs.d."""
+    result = client.containers.get(node).exec_run(
+        ["ctr", "images", "pull", "--hosts-dir", "/etc/containerd/certs.d", ref])
+    return result.exit_code, result.output.decode(errors="replace")
+
+
+def node_forget(client, node: str, ref: str) -> None:
+    c = client.containers.get(node)
+    c.exec_run(["ctr", "images", "rm", "--sync", ref])
+    c.exec_run(["ctr", "content", "prune", "references"])
+
+
+def stack_configs(images_: tuple[str, str], upstream_port: int, names: str = "kindreg-live",
+                  projects: str = "live", net: str = "10.213", tls: bool = False,
+                  mirror_url: Optional[str] = None) -> dict[str, dict]:
+    """Shared, dev (slot 125), qa (60) and alt (50, own mirrors) for the live scenarios."""
+    registry_image, node_image = images_
+
+    def upstream_at(slot: int) -> str:
+        return mirror_url or f"http://{net}.{slot}.1:{upstream_port}"
+
+    def mirrors(slot: int) -> list[dict]:
+        return [{"name": "io-docker", "url": upstream_at(slot), "host": "docker.io"},
+                {"name": "io-quay", "url": upstream_at(slot), "host": "quay.io"}]
+
+    def project(name: str, slot: int, shared: bool = True) -> dict:
+        regs = {"image": registry_image, "tls": tls,
+                "shared": {"enabled": shared, **({"stack": "shared"} if shared else {})}}
+        if not shared:
+            regs["mirrors"] = mirrors(slot)
+        return {"kindreg:cluster": {
+            "name": f"{projects}-{name}", "network": {"name": f"{names}-{name}", "cidr": f"{net}.{slot}.0/24"},
+            "registries": regs, "nodes": {"workers": 1, "image": node_image}}}
+
+    return {
+        "shared": {"kindreg:shared": {"network": {"name": f"{names}-registries", "cidr": f"{net}.200.0/24"},
+                                      "prefix": names, "image": registry_image, "tls": tls,
+                                      "mirrors": mirrors(200)}},
+        "dev": project("dev", 125),
+        "qa": project("qa", 60),
+        "alt": project("alt", 50, shared=False),
+    }

@@ -1,0 +1,120 @@
+"""Test images built offline with `docker import` (nothing can be pulled on build machines).
+
+- registry: Debian's distribution binary as /bin/registry (like registry:3), busybox for the
+  shell, wget and the rest of what kindreg's mirror entrypoint and health check use.
+- node: a kind node stand-in running real containerd with config_path at
+  /etc/containerd/certs.d, plus a kubectl double that records what is applied.
+
+Each image is tagged with a hash of what went into it, so it is built once and reused.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+from typing import Iterable
+
+RECIPE_VERSION = "1"
+LIBS = ("/lib/x86_64-linux-gnu/libc.so.6", "/lib64/ld-linux-x86-64.so.2")
+BUSYBOX_APPLETS = ("sh", "wget", "cat", "kill", "sleep", "mkdir", "rm", "ls", "tr", "grep", "cut",
+                   "sort", "head", "echo", "printf", "ps", "mv", "cp", "du", "find", "test", "[", "env",
+                   "timeout")
+
+NODE_CONTAINERD_CONFIG = """version = 2
+# As in kind's node images (kind >= v0.27): registry hosts come from this directory.
+[plugins."io.containerd.grpc.v1.cri".registry]
+  config_path = "/etc/containerd/certs.d"
+"""
+
+KUBECTL_DOUBLE = """#!/bin/sh
+# kubectl DOUBLE for kindreg's live tests: records what would be applied, applies nothing.
+mkdir -p /var/lib/kubectl-double
+cat > /var/lib/kubectl-double/applied.yaml
+echo "configmap/local-registry-hosting configured (kubectl double)"
+"""
+
+
+def _add_file(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mode = len(data), mode
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _add_dir(tar: tarfile.TarFile, name: str, mode: int = 0o755) -> None:
+    info = tarfile.TarInfo(name)
+    info.type, info.mode = tarfile.DIRTYPE, mode
+    tar.addfile(info)
+
+
+def _add_link(tar: tarfile.TarFile, name: str, target: str) -> None:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = tarfile.SYMTYPE, target
+    tar.addfile(info)
+
+
+def _rootfs(binaries: dict[str, str], files: dict[str, tuple[bytes, int]], dirs: Iterable[str]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for d in ("bin", "lib", "lib/x86_64-linux-gnu", "lib64", "etc", "var", "var/lib", "run", *dirs):
+            _add_dir(tar, d)
+        _add_dir(tar, "tmp", 0o1777)
+        for lib in LIBS:
+            _add_file(tar, lib.lstrip("/"), Path(lib).read_bytes(), 0o755)
+        _add_file(tar, "bin/busybox", Path(shutil.which("busybox") or "/bin/busybox").read_bytes(), 0o755)
+        for applet in BUSYBOX_APPLETS:
+            _add_link(tar, f"bin/{applet}", "busybox")
+        for target, source in binaries.items():
+            _add_file(tar, target, Path(source).read_bytes(), 0o755)
+        for name, (data, mode) in files.items():
+            _add_file(tar, name, data, mode)
+    return buf.getvalue()
+
+
+def _digest(*parts: bytes) -> str:
+    h = hashlib.sha256(RECIPE_VERSION.encode())
+    for p in parts:
+        h.update(hashlib.sha256(p).digest())
+    return h.hexdigest()[:12]
+
+
+def _import(repo: str, rootfs: bytes, changes: list[str]) -> str:
+    tag = f"{repo}:{_digest(rootfs, '|'.join(changes).encode())}"
+    have = subprocess.run(["docker", "image", "inspect", tag], capture_output=True, check=False)
+    if have.returncode == 0:
+        return tag
+    cmd = ["docker", "import"]
+    for c in changes:
+        cmd += ["--change", c]
+    subprocess.run([*cmd, "-", tag], input=rootfs, check=True, capture_output=True)
+    return tag
+
+
+def registry_image() -> str:
+    rootfs = _rootfs(
+        {"bin/registry": "/usr/bin/docker-registry"},
+        {"etc/ssl/certs/ca-certificates.crt": (Path("/etc/ssl/certs/ca-certificates.crt").read_bytes(), 0o644),
+         "etc/distribution/config.yml": (b"version: 0.1\nstorage: {filesystem: {rootdirectory: /var/lib/registry}}\n"
+                                         b"http: {addr: ':5000'}\n", 0o644)},
+        ("etc/ssl", "etc/ssl/certs", "etc/distribution", "var/lib/registry"),
+    )
+    return _import("kindreg-test/registry", rootfs,
+                   ["ENV PATH=/bin", 'ENTRYPOINT ["registry", "serve", "/etc/distribution/config.yml"]'])
+
+
+def node_image() -> str:
+    rootfs = _rootfs(
+        {"bin/containerd": "/usr/bin/containerd", "bin/ctr": "/usr/bin/ctr"},
+        {"etc/containerd/config.toml": (NODE_CONTAINERD_CONFIG.encode(), 0o644),
+         "bin/kubectl": (KUBECTL_DOUBLE.encode(), 0o755)},
+        ("etc/containerd", "etc/kubernetes", "var/lib/containerd"),
+    )
+    return _import("kindreg-test/node", rootfs, ["ENV PATH=/bin", 'ENTRYPOINT ["/bin/containerd"]'])
+
+
+def built() -> tuple[str, str]:
+    assert os.path.exists("/usr/bin/docker-registry") and os.path.exists("/usr/bin/containerd")
+    return registry_image(), node_image()

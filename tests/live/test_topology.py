@@ -1,0 +1,203 @@
+"""Live topology: the real program, under the provider double, on a real Docker engine.
+
+Scenarios run in order on one machine (module fixtures), as a user would go:
+up all four stacks, pull through the shared mirror, push and pull locally, destroy and
+re-create a project, try to destroy the shared stack too early, change a mirror's upstream.
+"""
+from __future__ import annotations
+
+import copy
+import subprocess
+
+import pytest
+
+from tests.live.conftest import (TEST_REPO, http_status, in_range, node_forget, node_networks,
+                                 node_pull, stack_configs)
+from tests.live.provider_double import DestroyRefused
+
+pytestmark = pytest.mark.live
+
+IMAGE_1 = f"docker.io/{TEST_REPO}:1"
+STACKS = ("shared", "dev", "qa", "alt")
+
+
+@pytest.fixture(scope="module")
+def configs(live, upstream):
+    return stack_configs(live.images, upstream.port)
+
+
+@pytest.fixture(scope="module")
+def world(live, configs):
+    """Scenario 1's `up` of all four stacks; later scenarios build on it."""
+    return {stack: live.up(stack, configs[stack]) for stack in STACKS}
+
+
+def nodes(outputs: dict) -> list[str]:
+    return outputs["nodes"]
+
+
+def registries(outputs: dict) -> list[dict]:
+    return outputs.get("registries", []) + outputs.get("mirrors", [])
+
+
+# ---------------------------------------------------------------- 1. up all four
+
+def test_1_every_registry_answers_at_its_planned_address(world):
+    seen = set()
+    for stack, out in world.items():
+        for reg in registries(out) if stack != "shared" else out["mirrors"]:
+            seen.add(reg["container"])
+            assert http_status(f"{reg['url']}/v2/") == 200, (stack, reg)
+    assert {"kindreg-live-registry-io-docker", "kindreg-live-dev-registry-build",
+            "kindreg-live-qa-registry-cache", "kindreg-live-alt-registry-io-quay"} <= seen
+    assert world["dev"]["registries"][0]["ip"] == "10.213.125.101"
+    assert world["shared"]["mirrors"][0]["ip"] == "10.213.200.2"
+    assert world["alt"]["registries"][2]["ip"] == "10.213.50.103"
+
+
+def test_1_nodes_are_on_the_right_networks_inside_the_dynamic_range(live, world):
+    client = live.machine.client
+    shared_net = world["shared"]["network"]
+    for stack in ("dev", "qa", "alt"):
+        out = world[stack]
+        assert len(nodes(out)) == 2
+        for node in nodes(out):
+            nets = node_networks(client, node)
+            expected = {out["network"]["name"]} | ({shared_net["name"]} if stack != "alt" else set())
+            assert set(nets) == expected, (node, nets)
+            assert in_range(nets[out["network"]["name"]], out["network"]["ipRange"])
+            if stack != "alt":
+                assert in_range(nets[shared_net["name"]], shared_net["ipRange"])
+
+
+# ---------------------------------------------------------------- 2. pull through the mirrors
+
+def test_2_pulls_go_through_the_shared_mirror_once(live, world, upstream):
+    client = live.machine.client
+    before = upstream.blob_fetches()
+    code, out = node_pull(client, nodes(world["dev"])[0], IMAGE_1)
+    assert code == 0, out
+    first = upstream.blob_fetches() - before
+    # distribution's proxy fetches a cold blob twice (one stream to the client, one to fill the
+    # cache; measured in bench/): one image is 3 blobs (config + 2 layers), so 3 to 6 fetches.
+    assert 3 <= first <= 6, first
+    code, out = node_pull(client, nodes(world["qa"])[0], IMAGE_1)
+    assert code == 0, out
+    assert upstream.blob_fetches() - before == first, "qa's pull must be served from the shared cache"
+    code, out = node_pull(client, nodes(world["alt"])[0], IMAGE_1)
+    assert code == 0, out
+    assert upstream.blob_fetches() - before > first, "alt's own mirror fetches again: what sharing saves"
+    mirror_logs = client.containers.get("kindreg-live-registry-io-docker").logs().decode()
+    assert f"/v2/{TEST_REPO}/manifests/" in mirror_logs
+
+
+# ---------------------------------------------------------------- 3. the project's own build registry
+
+def test_3_push_to_dev_build_and_pull_lok8s_local_only_in_dev(live, world, upstream, tmp_path):
+    from tests.images import oci_layout
+
+    client = live.machine.client
+    dev_build = world["dev"]["registries"][0]["ip"]
+    qa_build = world["qa"]["registries"][0]["ip"]
+    oci_layout(tmp_path / "app", "1", [{"app.txt": b"dev's app\n"}])
+    subprocess.run(["skopeo", "copy", "--insecure-policy", "--dest-tls-verify=false",
+                    f"oci:{tmp_path / 'app'}:1", f"docker://{dev_build}/my-app:1"], check=True, capture_output=True)
+    code, out = node_pull(client, nodes(world["dev"])[0], "lok8s.local/my-app:1")
+    assert code == 0, out
+    code, out = node_pull(client, nodes(world["qa"])[0], "lok8s.local/my-app:1")
+    assert code != 0 and "not found" in out, out  # qa's lok8s.local is qa's own build registry
+    oci_layout(tmp_path / "qa-app", "1", [{"app.txt": b"qa's app\n"}])
+    subprocess.run(["skopeo", "copy", "--insecure-policy", "--dest-tls-verify=false",
+                    f"oci:{tmp_path / 'qa-app'}:1", f"docker://{qa_build}/my-app:1"], check=True, capture_output=True)
+    code, out = node_pull(client, nodes(world["qa"])[0], "lok8s.local/my-app:1")
+    assert code == 0, out
+
+
+def test_3_registry_hosting_configmap_was_applied(live, world):
+    client = live.machine.client
+    cp = next(n for n in nodes(world["dev"]) if n.endswith("control-plane"))
+    applied = client.containers.get(cp).exec_run(["cat", "/var/lib/kubectl-double/applied.yaml"]).output.decode()
+    assert "name: local-registry-hosting" in applied
+    assert "hostFromContainerRuntime: lok8s.local" in applied
+
+
+# ---------------------------------------------------------------- 4. destroy and re-create a project
+
+def test_4_destroy_dev_leaves_the_others_and_the_cache(live, world, configs, upstream):
+    client = live.machine.client
+    dev = world["dev"]
+    live.machine.destroy("dev")
+    names = {c.name for c in client.containers.list(all=True)}
+    assert not set(nodes(dev)) & names
+    assert not {r["container"] for r in dev["registries"]} & names
+    assert dev["network"]["name"] not in {n.name for n in client.networks.list()}
+    for stack in ("qa", "alt"):
+        for reg in registries(world[stack]):
+            assert http_status(f"{reg['url']}/v2/") == 200
+    mirror = world["shared"]["mirrors"][0]
+    assert TEST_REPO in http_json(f"{mirror['url']}/v2/_catalog")["repositories"]
+    # dev again, with the upstream stopped: the pull is served from the mirror's cache.
+    world["dev"] = live.up("dev", configs["dev"])
+    upstream.stop()
+    try:
+        code, out = node_pull(client, nodes(world["dev"])[0], IMAGE_1)
+        assert code == 0, out
+    finally:
+        upstream.start()
+
+
+def http_json(url: str) -> dict:
+    import json
+    import urllib.request
+    return json.loads(urllib.request.urlopen(url, timeout=5).read())
+
+
+# ---------------------------------------------------------------- 5. the shared stack's guard
+
+def test_5_shared_stack_refuses_destroy_while_projects_are_attached(live, world):
+    client = live.machine.client
+    before = sorted(c.name for c in client.containers.list(all=True))
+    with pytest.raises(DestroyRefused) as err:
+        live.machine.destroy("shared")
+    text = str(err.value)
+    assert "network kindreg-live-registries is still used by" in text
+    assert "project live-dev: live-dev-control-plane, live-dev-worker" in text
+    assert "project live-qa: live-qa-control-plane, live-qa-worker" in text
+    assert sorted(c.name for c in client.containers.list(all=True)) == before  # nothing deleted
+    assert "kindreg-live-registries" in {n.name for n in client.networks.list()}
+    for m in world["shared"]["mirrors"]:
+        assert http_status(f"{m['url']}/v2/") == 200
+    live.machine.destroy("qa")
+    live.machine.destroy("dev")
+    live.machine.destroy("shared")
+    names = {c.name for c in client.containers.list(all=True)}
+    assert not any(n.startswith("kindreg-live-registry-") for n in names)
+    assert "kindreg-live-registries" not in {n.name for n in client.networks.list()}
+    volumes = {v.name for v in client.volumes.list()}
+    assert "kindreg-live-registry-io-docker-data" in volumes  # the cache is kept
+
+
+# ---------------------------------------------------------------- 7. a changed upstream reaches the mirror
+
+def test_7_a_changed_mirror_upstream_replaces_the_container(live, configs, upstream, test_images, tmp_path_factory):
+    from tests.live.conftest import Upstream
+
+    client = live.machine.client
+    live.up("shared", configs["shared"])
+    old_id = client.containers.get("kindreg-live-registry-io-docker").id
+    second = Upstream(client, test_images[0], "kindreg-up-second", tmp_path_factory.mktemp("second"))
+    try:
+        changed = copy.deepcopy(configs["shared"])
+        changed["kindreg:shared"]["mirrors"][0]["url"] = second.url("10.213.200.1")
+        out = live.up("shared", changed)
+        mirror = client.containers.get("kindreg-live-registry-io-docker")
+        assert mirror.id != old_id
+        config = mirror.exec_run(["cat", "/etc/kindreg/registry/config.yml"]).output.decode()
+        assert f"remoteurl: {second.url('10.213.200.1')}" in config
+        assert out["mirrors"][0]["upstream"] == second.url("10.213.200.1")
+        # the untouched mirror was left alone
+        quay = client.containers.get("kindreg-live-registry-io-quay")
+        assert quay.attrs["State"]["Running"]
+    finally:
+        live.machine.destroy("shared")
+        second.remove()

@@ -1,6 +1,7 @@
 """Live topology fixtures: a real Docker engine, offline-built images, an upstream, the double."""
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
@@ -19,7 +20,7 @@ import pytest
 from components.program import Host
 from tests.images import oci_layout
 from tests.live import images
-from tests.live.provider_double import DestroyRefused, Machine, command_environment
+from tests.live.provider_double import Machine, command_environment
 from tests.requirements import need_tools, unavailable
 
 BIN = Path(__file__).parent / "bin"
@@ -146,23 +147,29 @@ class Live:
         return self.machine.up(stack, config, self.host, **kw)
 
 
-@pytest.fixture(scope="module")
-def live(engine, test_images, tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("project")
-    env = command_environment(BIN, test_images[1], sys.executable)
+@contextlib.contextmanager
+def live_machine(engine, test_images, workdir: Path, extra_env: Optional[dict] = None):
+    """A machine for one module's scenarios; destroyed afterwards, even after a failure."""
+    env = {**command_environment(BIN, test_images[1], sys.executable), **(extra_env or {})}
     host = Host(project_dir=workdir, env=env, which=lambda tool: shutil.which(tool, path=env["PATH"]))
     machine = Machine(client=engine, command_env=env, workdir=workdir)
     yield Live(machine, host, test_images, workdir)
     if os.environ.get("KINDREG_KEEP_LIVE") == "1":  # to look at a failure; `sweep` by hand later
         print(f"KINDREG_KEEP_LIVE=1: leaving the live machine up ({workdir})", file=sys.stderr)
         return
-    # Clean up even after a failure: projects first (the shared stack's guard insists), then the rest.
+    # Projects first (the shared stack's guard insists), then the shared stack.
     for stack in sorted(machine.stacks, key=lambda s: s.startswith("shared")):
         try:
             machine.destroy(stack)
-        except (DestroyRefused, Exception) as err:  # noqa: BLE001 - keep cleaning
+        except Exception as err:  # noqa: BLE001 - keep cleaning
             print(f"cleanup of stack {stack}: {err}", file=sys.stderr)
     sweep(engine)
+
+
+@pytest.fixture(scope="module")
+def live(engine, test_images, tmp_path_factory):
+    with live_machine(engine, test_images, tmp_path_factory.mktemp("project")) as machine:
+        yield machine
 
 
 def sweep(client) -> None:
@@ -233,3 +240,52 @@ def stack_configs(images_: tuple[str, str], upstream_port: int, names: str = "ki
         "qa": project("qa", 60),
         "alt": project("alt", 50, shared=False),
     }
+
+
+# ---------------------------------------------------------------- checks shared by the scenarios
+
+def endpoints(outputs: dict) -> list[dict]:
+    return outputs.get("registries", []) + outputs.get("mirrors", [])
+
+
+def check_every_registry_answers(world: dict, context=None) -> set[str]:
+    """Scenario 1: each registry answers /v2/ at its planned URL; returns the containers seen."""
+    seen = set()
+    for stack, out in world.items():
+        for reg in endpoints(out):
+            seen.add(reg["container"])
+            assert http_status(f"{reg['url']}/v2/", context) == 200, (stack, reg)
+    return seen
+
+
+def check_node_networks(client, world: dict, own_mirrors: tuple = ("alt",)) -> None:
+    """Scenario 1: shared-mode nodes on both networks, others on their own; dynamic addresses."""
+    shared_net = world["shared"]["network"]
+    for stack, out in world.items():
+        if stack == "shared":
+            continue
+        assert len(out["nodes"]) == 2
+        for node in out["nodes"]:
+            nets = node_networks(client, node)
+            expected = {out["network"]["name"]} | (set() if stack in own_mirrors else {shared_net["name"]})
+            assert set(nets) == expected, (node, nets)
+            assert in_range(nets[out["network"]["name"]], out["network"]["ipRange"])
+            if stack not in own_mirrors:
+                assert in_range(nets[shared_net["name"]], shared_net["ipRange"])
+
+
+def check_pulls_share_the_mirror(client, world: dict, upstream: "Upstream", image: str) -> None:
+    """Scenario 2: dev fills the shared cache, qa is served from it, alt's own mirror fetches again."""
+    before = upstream.blob_fetches()
+    code, out = node_pull(client, world["dev"]["nodes"][0], image)
+    assert code == 0, out
+    first = upstream.blob_fetches() - before
+    # distribution's proxy fetches a cold blob twice (one stream to the client, one to fill the
+    # cache; measured in bench/): this image is 3 blobs (config + 2 layers), so 3 to 6 fetches.
+    assert 3 <= first <= 6, first
+    code, out = node_pull(client, world["qa"]["nodes"][0], image)
+    assert code == 0, out
+    assert upstream.blob_fetches() - before == first, "qa's pull must be served from the shared cache"
+    code, out = node_pull(client, world["alt"]["nodes"][0], image)
+    assert code == 0, out
+    assert upstream.blob_fetches() - before > first, "alt's own mirror fetches again: what sharing saves"

@@ -11,8 +11,9 @@ import subprocess
 
 import pytest
 
-from tests.live.conftest import (TEST_REPO, http_status, in_range, node_forget, node_networks,
-                                 node_pull, stack_configs)
+from tests.live.conftest import (TEST_REPO, check_every_registry_answers, check_node_networks,
+                                 check_pulls_share_the_mirror, endpoints, http_status, node_pull,
+                                 stack_configs)
 from tests.live.provider_double import DestroyRefused
 
 pytestmark = pytest.mark.live
@@ -36,18 +37,10 @@ def nodes(outputs: dict) -> list[str]:
     return outputs["nodes"]
 
 
-def registries(outputs: dict) -> list[dict]:
-    return outputs.get("registries", []) + outputs.get("mirrors", [])
-
-
 # ---------------------------------------------------------------- 1. up all four
 
 def test_1_every_registry_answers_at_its_planned_address(world):
-    seen = set()
-    for stack, out in world.items():
-        for reg in registries(out) if stack != "shared" else out["mirrors"]:
-            seen.add(reg["container"])
-            assert http_status(f"{reg['url']}/v2/") == 200, (stack, reg)
+    seen = check_every_registry_answers(world)
     assert {"kindreg-live-registry-io-docker", "kindreg-live-dev-registry-build",
             "kindreg-live-qa-registry-cache", "kindreg-live-alt-registry-io-quay"} <= seen
     assert world["dev"]["registries"][0]["ip"] == "10.213.125.101"
@@ -56,38 +49,14 @@ def test_1_every_registry_answers_at_its_planned_address(world):
 
 
 def test_1_nodes_are_on_the_right_networks_inside_the_dynamic_range(live, world):
-    client = live.machine.client
-    shared_net = world["shared"]["network"]
-    for stack in ("dev", "qa", "alt"):
-        out = world[stack]
-        assert len(nodes(out)) == 2
-        for node in nodes(out):
-            nets = node_networks(client, node)
-            expected = {out["network"]["name"]} | ({shared_net["name"]} if stack != "alt" else set())
-            assert set(nets) == expected, (node, nets)
-            assert in_range(nets[out["network"]["name"]], out["network"]["ipRange"])
-            if stack != "alt":
-                assert in_range(nets[shared_net["name"]], shared_net["ipRange"])
+    check_node_networks(live.machine.client, world)
 
 
 # ---------------------------------------------------------------- 2. pull through the mirrors
 
 def test_2_pulls_go_through_the_shared_mirror_once(live, world, upstream):
-    client = live.machine.client
-    before = upstream.blob_fetches()
-    code, out = node_pull(client, nodes(world["dev"])[0], IMAGE_1)
-    assert code == 0, out
-    first = upstream.blob_fetches() - before
-    # distribution's proxy fetches a cold blob twice (one stream to the client, one to fill the
-    # cache; measured in bench/): one image is 3 blobs (config + 2 layers), so 3 to 6 fetches.
-    assert 3 <= first <= 6, first
-    code, out = node_pull(client, nodes(world["qa"])[0], IMAGE_1)
-    assert code == 0, out
-    assert upstream.blob_fetches() - before == first, "qa's pull must be served from the shared cache"
-    code, out = node_pull(client, nodes(world["alt"])[0], IMAGE_1)
-    assert code == 0, out
-    assert upstream.blob_fetches() - before > first, "alt's own mirror fetches again: what sharing saves"
-    mirror_logs = client.containers.get("kindreg-live-registry-io-docker").logs().decode()
+    check_pulls_share_the_mirror(live.machine.client, world, upstream, IMAGE_1)
+    mirror_logs = live.machine.client.containers.get("kindreg-live-registry-io-docker").logs().decode()
     assert f"/v2/{TEST_REPO}/manifests/" in mirror_logs
 
 
@@ -132,7 +101,7 @@ def test_4_destroy_dev_leaves_the_others_and_the_cache(live, world, configs, ups
     assert not {r["container"] for r in dev["registries"]} & names
     assert dev["network"]["name"] not in {n.name for n in client.networks.list()}
     for stack in ("qa", "alt"):
-        for reg in registries(world[stack]):
+        for reg in endpoints(world[stack]):
             assert http_status(f"{reg['url']}/v2/") == 200
     mirror = world["shared"]["mirrors"][0]
     assert TEST_REPO in http_json(f"{mirror['url']}/v2/_catalog")["repositories"]

@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 _LIVE_TIMES: list[tuple[str, float, str]] = []
+_SETUP: dict[str, float] = {}
 
 
 def pytest_runtest_logreport(report):
-    if report.when == "call" and "live" in report.keywords:
-        _LIVE_TIMES.append((report.nodeid, report.duration, report.outcome))
+    if "live" not in report.keywords:
+        return
+    if report.when == "setup":
+        _SETUP[report.nodeid] = report.duration  # module fixtures: the stacks' up
+    elif report.when == "call":
+        _LIVE_TIMES.append((report.nodeid, _SETUP.pop(report.nodeid, 0.0) + report.duration, report.outcome))
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -15,5 +20,5 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.section("live scenarios (real Docker engine, provider double)")
     for nodeid, seconds, outcome in _LIVE_TIMES:
         terminalreporter.write_line(f"{seconds:7.1f}s  {outcome:<7} {nodeid}")
-    terminalreporter.write_line(f"{sum(t for _, t, _ in _LIVE_TIMES):7.1f}s  in all "
-                                "(module set-up, the stacks' up, is counted in the first test of each module)")
+    terminalreporter.write_line(f"{sum(t for _, t, _ in _LIVE_TIMES):7.1f}s  in all (set-up included: "
+                                "the first test of a module brings its stacks up)")

@@ -122,18 +122,18 @@ def _credentials(plan, loaded: Loaded, host: Host) -> dict[str, pulumi.Output]:
             for name, c in found.items()}
 
 
-def _certificate(plan, host: Host, env: dict) -> Optional[Certificate]:
+def _certificate(plan, host: Host) -> Optional[Certificate]:
     if not plan.tls:
         return None
     return Certificate(f"{plan.stack}-tls", CertificateArgs(
-        san=plan.san, directory=str(host.project_dir / plan.state_dir / "tls"), environment=env))
+        san=plan.san, directory=str(host.project_dir / plan.state_dir / "tls")))
 
 
 def build_shared(plan: SharedPlan, loaded: Loaded, host: Host) -> dict:
     _preflight(plan, loaded, host)
     creds = _credentials(plan, loaded, host)
     env = _environment()
-    cert = _certificate(plan, host, env)
+    cert = _certificate(plan, host)
     SharedRegistries(plan.stack, SharedRegistriesArgs(
         plan=plan, credentials=creds, tls=cert.files if cert else None, environment=env))
     return {
@@ -147,7 +147,7 @@ def build_project(plan: ProjectPlan, loaded: Loaded, host: Host) -> dict:
     _preflight(plan, loaded, host)
     creds = _credentials(plan, loaded, host)
     env = _environment()
-    cert = _certificate(plan, host, env)
+    cert = _certificate(plan, host)
     registries = ProjectRegistries(plan.stack, ProjectRegistriesArgs(
         plan=plan, credentials=creds, tls=cert.files if cert else None))
     certs_dir = str(host.project_dir / plan.certs_dir)

@@ -17,7 +17,6 @@ from .registry import TlsFiles
 class CertificateArgs:
     san: tuple[str, ...]  # the plan's subject alternative names, in plan order
     directory: str  # absolute host directory for cert.pem and key.pem (git-ignored)
-    environment: Optional[dict] = None  # e.g. DOCKER_HOST, CAROOT pass-through
 
 
 class Certificate(pulumi.ComponentResource):
@@ -30,8 +29,9 @@ class Certificate(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CertificateArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kindreg:tls:Certificate", name, None, opts)
-        env = {**(args.environment or {}), "KINDREG_TLS_DIR": args.directory,
-               "KINDREG_SANS": " ".join(args.san)}
+        # Nothing else goes in: without an `update` script any input change re-runs create,
+        # which would re-mint the certificate for no reason.
+        env = {"KINDREG_TLS_DIR": args.directory, "KINDREG_SANS": " ".join(args.san)}
         self.command = local.Command(
             f"{name}-mkcert",
             create=scripts.MKCERT_CREATE,

@@ -270,6 +270,8 @@ def test_tls_mints_one_certificate_for_the_plan_sans(tls_host):
     assert mkcert.delete_before_replace is True
     assert "update" not in mkcert.inputs  # a SAN change re-mints (replaces), never patches
     assert mkcert.inputs["environment"]["KINDREG_TLS_DIR"] == str(tls_host.project_dir / ".kindreg/qa/tls")
+    assert set(mkcert.inputs["environment"]) == {"KINDREG_TLS_DIR", "KINDREG_SANS"}  # nothing else re-mints
+    assert mkcert.additional_secret_outputs == ["stderr"]
 
 
 def test_tls_registries_listen_on_443_with_the_certificate_by_path(tls_host):
@@ -432,3 +434,29 @@ def test_commands_use_the_docker_host_of_the_stack(host, shared_outputs):
         assert run.named(name).inputs["environment"]["DOCKER_HOST"] == "ssh://builder@remote-docker"
     shared = run_stack("shared", {**stack_config("shared"), "docker:host": "tcp://10.0.0.5:2376"}, host)
     assert shared.named("shared-guard").inputs["environment"]["DOCKER_HOST"] == "tcp://10.0.0.5:2376"
+
+
+def hosts_commands(run) -> dict:
+    return {c.inputs["environment"]["KINDREG_HOST"]: c.inputs["environment"]["KINDREG_CONTENT"]
+            for c in run.of_type(COMMAND) if "KINDREG_HOST" in c.inputs.get("environment", {})}
+
+
+def test_adding_a_mirror_adds_its_files_and_changes_no_other(host):
+    base = {"kindreg:cluster": {"network": {"cidr": "10.125.70.0/24"}, "nodes": {"enabled": False},
+                                "registries": {"shared": {"enabled": False}, "mirrors": ["quay.io"]}}}
+    more = copy.deepcopy(base)
+    more["kindreg:cluster"]["registries"]["mirrors"].append("ghcr.io")
+    before, after = hosts_commands(run_stack("p", base, host)), hosts_commands(run_stack("p", more, host))
+    assert set(after) - set(before) == {"ghcr.io", "10.125.70.104"}
+    assert {k: after[k] for k in before} == before
+
+
+def test_turning_tls_on_changes_only_the_files_of_the_project_registries(tls_host, shared_outputs):
+    plain = stack_config("dev")
+    tls = copy.deepcopy(plain)
+    tls["kindreg:cluster"]["registries"]["tls"] = True
+    before = hosts_commands(run_stack("dev", plain, tls_host, stack_outputs=shared_outputs))
+    after = hosts_commands(run_stack("dev", tls, tls_host, stack_outputs=shared_outputs))
+    changed = {k for k in before if before[k] != after[k]}
+    assert changed == {"lok8s.local", "10.125.125.101", "lok8s.cache", "10.125.125.102"}
+    assert set(after) == set(before)  # the shared mirrors keep their own (plain) scheme

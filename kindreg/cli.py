@@ -11,8 +11,10 @@ import sys
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from . import document
+from . import document, status as status_view
+from .engine import DockerCli, Engine, EngineError
 from .errors import ConfigError
+from .text import table
 from .plan import ProjectPlan, SharedPlan
 from .sources import load_file, load_stack
 from .stacks import Plan, plan_loaded, stacks_in
@@ -82,6 +84,25 @@ def plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# The engine the day-two commands read; tests substitute a fake.
+ENGINE: Callable[[], Engine] = DockerCli
+
+
+def _json_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+
+@command("status", "show kindreg's registries and nodes, read from the Docker engine", _json_arg)
+def status(args: argparse.Namespace) -> int:
+    try:
+        found = status_view.collect(ENGINE())
+    except EngineError as err:
+        print(f"kindreg status: {err}", file=sys.stderr)
+        return EXIT_FAIL
+    print(json.dumps(found.to_json(), indent=2) if args.json else status_view.render_table(found))
+    return EXIT_OK
+
+
 def summary(plan: Plan) -> str:
     tls = "tls on" if plan.tls else "tls off"
     if isinstance(plan, SharedPlan):
@@ -113,18 +134,13 @@ def describe(plan: Plan) -> str:
     rows = [("ROLE", "NAME", "CONTAINER", "IP", "URL", "HOST", "UPSTREAM")]
     regs = plan.registries if isinstance(plan, SharedPlan) else plan.endpoints
     rows += [(r.role, r.name, r.container, r.ip, r.url, r.host, r.upstream or "-") for r in regs]
-    lines += _table(rows)
+    lines += table(rows)
     if isinstance(plan, ProjectPlan):
         nodes = ", ".join(plan.nodes.names) or "(no kind cluster)"
         lines += ["", f"kind nodes: {nodes}", f"containerd certs.d tree: {plan.certs_dir}"]
     if plan.tls:
         lines.append(f"certificate SANs: {', '.join(plan.san)}")
     return "\n".join(lines)
-
-
-def _table(rows: list[tuple[str, ...]]) -> list[str]:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

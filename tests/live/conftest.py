@@ -25,7 +25,10 @@ from tests.requirements import need_tools, unavailable
 
 BIN = Path(__file__).parent / "bin"
 TEST_REPO = "library/kindreg-test"
-LIVE_PREFIXES = ("kindreg-live", "live-", "kindreg-tls", "tls-", "kindreg-up-")
+# Every name the live tests create starts with one of these (stack_configs' `names`/`projects`).
+LIVE_NAMES = ("kindreg-live", "kindreg-tls", "kindreg-off")
+LIVE_PROJECTS = ("live", "tls", "off")
+LIVE_PREFIXES = (*LIVE_NAMES, *(f"{p}-" for p in LIVE_PROJECTS), "kindreg-up-")
 
 
 @pytest.fixture(scope="session")
@@ -150,6 +153,7 @@ class Live:
 @contextlib.contextmanager
 def live_machine(engine, test_images, workdir: Path, extra_env: Optional[dict] = None):
     """A machine for one module's scenarios; destroyed afterwards, even after a failure."""
+    sweep(engine)  # leftovers of an interrupted earlier run would be adopted (kept volumes)
     env = {**command_environment(BIN, test_images[1], sys.executable), **(extra_env or {})}
     host = Host(project_dir=workdir, env=env, which=lambda tool: shutil.which(tool, path=env["PATH"]))
     machine = Machine(client=engine, command_env=env, workdir=workdir)
@@ -215,6 +219,7 @@ def stack_configs(images_: tuple[str, str], upstream_port: int, names: str = "ki
                   mirror_url: Optional[str] = None) -> dict[str, dict]:
     """Shared, dev (slot 125), qa (60) and alt (50, own mirrors) for the live scenarios."""
     registry_image, node_image = images_
+    assert names in LIVE_NAMES and projects in LIVE_PROJECTS, "add them to the sweep's prefixes"
 
     def upstream_at(slot: int) -> str:
         return mirror_url or f"http://{net}.{slot}.1:{upstream_port}"

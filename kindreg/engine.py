@@ -1,0 +1,89 @@
+"""What kindreg reads from a Docker engine, behind a small interface.
+
+The commands that look at a running machine (`status`, `doctor`, `cache`) take an `Engine`;
+`DockerCli` implements it with the docker CLI's JSON output (the same engine and
+DOCKER_HOST the user's docker command uses), and tests give a fake with the same shape.
+No Docker library is imported: the package stays free of Docker and Pulumi imports.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+from typing import Optional, Protocol, Sequence
+
+
+class EngineError(Exception):
+    """The Docker engine could not be asked (not running, not reachable, no docker CLI)."""
+
+
+class Engine(Protocol):
+    def ping(self) -> None: ...
+
+    def containers(self) -> list[dict]:
+        """`docker inspect` of every container (running or not)."""
+
+    def networks(self) -> list[dict]:
+        """`docker network inspect` of every network."""
+
+    def exec(self, container: str, argv: Sequence[str]) -> tuple[int, str]:
+        """Run argv in a running container; (exit code, output)."""
+
+
+class DockerCli:
+    def __init__(self, docker: str = "docker"):
+        self.docker = docker
+
+    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        try:
+            out = subprocess.run([self.docker, *args], capture_output=True, text=True, timeout=60)
+        except FileNotFoundError:
+            raise EngineError(f"the docker CLI ({self.docker}) is not on PATH; install Docker") from None
+        except subprocess.TimeoutExpired:
+            raise EngineError(f"`docker {' '.join(args)}` did not answer within 60s") from None
+        if check and out.returncode != 0:
+            raise EngineError(out.stderr.strip() or f"`docker {' '.join(args)}` failed")
+        return out
+
+    def ping(self) -> None:
+        out = self._run("version", "--format", "{{.Server.Version}}", check=False)
+        if out.returncode != 0 or not out.stdout.strip():
+            detail = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "no answer"
+            raise EngineError(f"cannot reach the Docker engine ({detail}); start Docker or check DOCKER_HOST")
+
+    def _inspect(self, ids: list[str], *kind: str) -> list[dict]:
+        if not ids:
+            return []
+        return json.loads(self._run(*kind, "inspect", *ids).stdout or "[]")
+
+    def containers(self) -> list[dict]:
+        ids = self._run("ps", "-aq", "--no-trunc").stdout.split()
+        return self._inspect(ids)
+
+    def networks(self) -> list[dict]:
+        ids = self._run("network", "ls", "-q", "--no-trunc").stdout.split()
+        return self._inspect(ids, "network")
+
+    def exec(self, container: str, argv: Sequence[str]) -> tuple[int, str]:
+        out = self._run("exec", container, *argv, check=False)
+        return out.returncode, out.stdout + out.stderr
+
+
+def label(container: dict, key: str) -> Optional[str]:
+    return ((container.get("Config") or {}).get("Labels") or {}).get(key)
+
+
+def name_of(container: dict) -> str:
+    return container.get("Name", "").lstrip("/")
+
+
+def state_of(container: dict) -> str:
+    state = container.get("State") or {}
+    health = (state.get("Health") or {}).get("Status")
+    status = state.get("Status", "unknown")
+    return f"{status} ({health})" if health and status == "running" else status
+
+
+def addresses(container: dict) -> dict[str, str]:
+    """Network name -> the container's IPv4 address on it."""
+    nets = (container.get("NetworkSettings") or {}).get("Networks") or {}
+    return {name: info.get("IPAddress", "") for name, info in nets.items()}

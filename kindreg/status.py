@@ -1,0 +1,135 @@
+"""`python -m kindreg status`: what is running, read from the engine (labels), not from state."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+from .engine import Engine, addresses, label, name_of, state_of
+from .render import DATA_DIR, LABEL, MODE_FILE
+from .text import table
+
+KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster"
+# A repository is a directory holding _manifests under the registry's storage.
+COUNT_REPOSITORIES = ["sh", "-c", f"find {DATA_DIR}/docker/registry/v2/repositories -type d "
+                      "-name _manifests 2>/dev/null | wc -l"]
+
+
+@dataclass
+class RegistryStatus:
+    container: str
+    role: str
+    name: str
+    stack: str
+    scope: str
+    network: str
+    ip: str
+    state: str
+    scheme: str
+    host: str
+    upstream: Optional[str]
+    catalog: str
+    repositories: Optional[int]
+    mode: Optional[str]  # mirrors: pull-through | cache-only
+
+
+@dataclass
+class NodeStatus:
+    name: str
+    cluster: str
+    state: str
+    networks: dict[str, str]
+
+
+@dataclass
+class Status:
+    shared: list[RegistryStatus] = field(default_factory=list)
+    projects: dict[str, list[RegistryStatus]] = field(default_factory=dict)
+    nodes: dict[str, list[NodeStatus]] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.shared or self.projects or self.nodes)
+
+    def to_json(self) -> dict:
+        return {"shared": [asdict(r) for r in self.shared],
+                "projects": {k: [asdict(r) for r in v] for k, v in self.projects.items()},
+                "nodes": {k: [asdict(n) for n in v] for k, v in self.nodes.items()}}
+
+
+def collect(engine: Engine) -> Status:
+    engine.ping()
+    containers = engine.containers()
+    status = Status()
+    for c in sorted(containers, key=name_of):
+        if label(c, f"{LABEL}managed") == "true" and label(c, f"{LABEL}role") in ("build", "cache", "mirror"):
+            reg = _registry(engine, c)
+            if reg.scope == "shared":
+                status.shared.append(reg)
+            else:
+                status.projects.setdefault(reg.stack, []).append(reg)
+    kindreg_networks = {r.network for rs in [status.shared, *status.projects.values()] for r in rs}
+    for c in sorted(containers, key=name_of):
+        cluster = label(c, KIND_CLUSTER_LABEL)
+        nets = addresses(c)
+        if cluster and set(nets) & kindreg_networks:
+            status.nodes.setdefault(cluster, []).append(NodeStatus(name_of(c), cluster, state_of(c), nets))
+    return status
+
+
+def _registry(engine: Engine, c: dict) -> RegistryStatus:
+    ip = label(c, f"{LABEL}ip") or ""
+    nets = addresses(c)
+    network = next((n for n, a in nets.items() if a == ip), next(iter(nets), ""))
+    scheme = label(c, f"{LABEL}scheme") or "http"
+    running = (c.get("State") or {}).get("Running", False)
+    role = label(c, f"{LABEL}role") or ""
+    return RegistryStatus(
+        container=name_of(c), role=role, name=label(c, f"{LABEL}name") or "",
+        stack=label(c, f"{LABEL}stack") or "", scope=label(c, f"{LABEL}scope") or "",
+        network=network, ip=nets.get(network) or ip, state=state_of(c), scheme=scheme,
+        host=label(c, f"{LABEL}host") or "", upstream=label(c, f"{LABEL}upstream"),
+        catalog=f"{scheme}://{ip}/v2/_catalog",
+        repositories=_count(engine, name_of(c)) if running else None,
+        mode=_mode(engine, name_of(c)) if running and role == "mirror" else None,
+    )
+
+
+def _count(engine: Engine, container: str) -> Optional[int]:
+    code, out = engine.exec(container, COUNT_REPOSITORIES)
+    return int(out.strip()) if code == 0 and out.strip().isdigit() else None
+
+
+def _mode(engine: Engine, container: str) -> Optional[str]:
+    code, out = engine.exec(container, ["cat", MODE_FILE])
+    return out.strip() if code == 0 and out.strip() else None
+
+
+# ---------------------------------------------------------------- text
+
+def render_table(status: Status) -> str:
+    if status.empty:
+        return ("no kindreg registries on this Docker engine "
+                "(create them with `pulumi up -s shared`, then a project stack)")
+    lines: list[str] = []
+    if status.shared:
+        nets = sorted({r.network for r in status.shared})
+        lines.append(f"Shared mirrors (network {', '.join(nets)}, stack {status.shared[0].stack}):")
+        lines += _registry_rows(status.shared)
+    for stack, regs in status.projects.items():
+        nets = sorted({r.network for r in regs})
+        lines.append(f"Project registries, stack {stack} (network {', '.join(nets)}):")
+        lines += _registry_rows(regs)
+    for cluster, nodes in status.nodes.items():
+        lines.append(f"Nodes of kind cluster {cluster}:")
+        rows = [("NODE", "STATE", "NETWORKS")]
+        rows += [(n.name, n.state, ", ".join(f"{k} {v}" for k, v in sorted(n.networks.items()))) for n in nodes]
+        lines += table(rows)
+    return "\n".join(lines)
+
+
+def _registry_rows(regs: list[RegistryStatus]) -> list[str]:
+    rows = [("CONTAINER", "ROLE", "IP", "STATE", "MODE", "UPSTREAM", "REPOS", "CATALOG")]
+    for r in regs:
+        rows.append((r.container, r.role, r.ip, r.state, r.mode or "-", r.upstream or "-",
+                     "-" if r.repositories is None else str(r.repositories), r.catalog))
+    return table(rows)

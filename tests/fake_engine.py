@@ -1,0 +1,58 @@
+"""A fake Docker engine: containers and networks shaped like `docker inspect` output."""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+from kindreg import render
+from kindreg.engine import EngineError
+from kindreg.plan import RegistryPlan
+
+
+def container(name: str, labels: dict, networks: dict[str, str], status: str = "running",
+              health: Optional[str] = "healthy", ports: Optional[dict] = None) -> dict:
+    state = {"Status": status, "Running": status == "running"}
+    if health:
+        state["Health"] = {"Status": health}
+    return {"Name": f"/{name}", "Config": {"Labels": labels}, "State": state,
+            "NetworkSettings": {"Networks": {n: {"IPAddress": ip} for n, ip in networks.items()},
+                                "Ports": ports or {}},
+            "HostConfig": {"PortBindings": {}}}
+
+
+def registry(reg: RegistryPlan, **kw) -> dict:
+    return container(reg.container, render.registry_labels(reg), {reg.network: reg.ip}, **kw)
+
+
+def node(name: str, cluster: str, networks: dict[str, str], **kw) -> dict:
+    return container(name, {"io.x-k8s.kind.cluster": cluster}, networks, health=None, **kw)
+
+
+def network(name: str, subnet: str, labels: Optional[dict] = None, containers: Optional[dict] = None) -> dict:
+    return {"Name": name, "Labels": labels or {}, "IPAM": {"Config": [{"Subnet": subnet}]},
+            "Containers": {f"id-{n}": {"Name": n, "IPv4Address": f"{ip}/24"} for n, ip in (containers or {}).items()}}
+
+
+class FakeEngine:
+    def __init__(self, containers: Sequence[dict] = (), networks: Sequence[dict] = (),
+                 execs: Optional[dict] = None, reachable: bool = True):
+        self._containers, self._networks = list(containers), list(networks)
+        self.execs = execs or {}
+        self.reachable = reachable
+        self.calls: list[tuple[str, tuple]] = []
+
+    def ping(self) -> None:
+        if not self.reachable:
+            raise EngineError("cannot reach the Docker engine (connection refused); start Docker or check DOCKER_HOST")
+
+    def containers(self) -> list[dict]:
+        return self._containers
+
+    def networks(self) -> list[dict]:
+        return self._networks
+
+    def exec(self, name: str, argv: Sequence[str]) -> tuple[int, str]:
+        self.calls.append((name, tuple(argv)))
+        for (who, first), result in self.execs.items():
+            if who == name and first == argv[0 if argv[0] != "sh" else -1].split()[0]:
+                return result
+        return 1, "no such command in the fake"

@@ -1,0 +1,95 @@
+"""`status` against a fake engine: exact output for known machines."""
+import json
+
+import pytest
+
+from kindreg import cli, status
+from kindreg.engine import EngineError
+from tests.fake_engine import FakeEngine, node, registry
+from tests.helpers import plan_of
+
+
+def machine(mode="pull-through", repos="3"):
+    shared, dev, alt = plan_of("shared"), plan_of("dev"), plan_of("alt")
+    regs = [registry(r) for r in (*shared.mirrors, *dev.registries, *alt.registries[:3])]
+    regs.append(registry(alt.registries[3], status="exited", health=None))
+    nodes = [node("dev-control-plane", "dev", {"lok8s": "10.125.125.129", "lok8s-registries": "10.125.200.129"}),
+             node("alt-control-plane", "alt", {"alt": "10.125.50.129"}),
+             node("other-control-plane", "other", {"kind": "172.18.0.2"})]  # not kindreg's
+    execs = {}
+    for r in regs:
+        name = r["Name"].lstrip("/")
+        execs[(name, "find")] = (0, f"{repos}\n")
+        execs[(name, "cat")] = (0, f"{mode}\n")
+    return FakeEngine(regs + nodes, execs=execs)
+
+
+EXPECTED = """\
+Shared mirrors (network lok8s-registries, stack shared):
+  CONTAINER                 ROLE    IP            STATE              MODE          UPSTREAM                      REPOS  CATALOG
+  lok8s-registry-io-docker  mirror  10.125.200.2  running (healthy)  pull-through  https://registry-1.docker.io  3      http://10.125.200.2/v2/_catalog
+  lok8s-registry-io-ghcr    mirror  10.125.200.5  running (healthy)  pull-through  https://ghcr.io               3      http://10.125.200.5/v2/_catalog
+  lok8s-registry-io-k8s     mirror  10.125.200.4  running (healthy)  pull-through  https://registry.k8s.io       3      http://10.125.200.4/v2/_catalog
+  lok8s-registry-io-quay    mirror  10.125.200.3  running (healthy)  pull-through  https://quay.io               3      http://10.125.200.3/v2/_catalog
+Project registries, stack alt (network alt):
+  CONTAINER               ROLE    IP             STATE              MODE          UPSTREAM                      REPOS  CATALOG
+  alt-registry-build      build   10.125.50.101  running (healthy)  -             -                             3      http://10.125.50.101/v2/_catalog
+  alt-registry-cache      cache   10.125.50.102  running (healthy)  -             -                             3      http://10.125.50.102/v2/_catalog
+  alt-registry-io-docker  mirror  10.125.50.103  running (healthy)  pull-through  https://registry-1.docker.io  3      http://10.125.50.103/v2/_catalog
+  alt-registry-io-quay    mirror  10.125.50.104  exited             -             https://quay.io               -      http://10.125.50.104/v2/_catalog
+Project registries, stack dev (network lok8s):
+  CONTAINER             ROLE   IP              STATE              MODE  UPSTREAM  REPOS  CATALOG
+  lok8s-registry-build  build  10.125.125.101  running (healthy)  -     -         3      http://10.125.125.101/v2/_catalog
+  lok8s-registry-cache  cache  10.125.125.102  running (healthy)  -     -         3      http://10.125.125.102/v2/_catalog
+Nodes of kind cluster alt:
+  NODE               STATE    NETWORKS
+  alt-control-plane  running  alt 10.125.50.129
+Nodes of kind cluster dev:
+  NODE               STATE    NETWORKS
+  dev-control-plane  running  lok8s 10.125.125.129, lok8s-registries 10.125.200.129"""
+
+
+def test_status_table_of_a_machine():
+    assert status.render_table(status.collect(machine())) == EXPECTED
+
+
+def test_a_mirror_serving_its_cache_only_says_so():
+    text = status.render_table(status.collect(machine(mode="cache-only")))
+    assert "lok8s-registry-io-docker  mirror  10.125.200.2  running (healthy)  cache-only" in text
+
+
+def test_catalog_urls_show_https_in_tls_mode():
+    qa = plan_of("qa")
+    found = status.collect(FakeEngine([registry(qa.build)]))
+    assert found.projects["qa"][0].catalog == "https://10.125.60.101/v2/_catalog"
+
+
+def test_status_json_for_scripts():
+    doc = status.collect(machine()).to_json()
+    assert [r["container"] for r in doc["shared"]][0] == "lok8s-registry-io-docker"
+    assert doc["shared"][0]["mode"] == "pull-through" and doc["shared"][0]["repositories"] == 3
+    assert sorted(doc["projects"]) == ["alt", "dev"]
+    assert doc["nodes"]["dev"][0]["networks"] == {"lok8s": "10.125.125.129", "lok8s-registries": "10.125.200.129"}
+    assert "other" not in doc["nodes"]
+
+
+def test_status_with_nothing_kindreg_on_the_engine():
+    text = status.render_table(status.collect(FakeEngine([node("x-control-plane", "x", {"kind": "172.18.0.2"})])))
+    assert text == ("no kindreg registries on this Docker engine "
+                    "(create them with `pulumi up -s shared`, then a project stack)")
+
+
+def test_unreachable_engine_is_a_clear_error_and_exit_1(monkeypatch, capsys):
+    monkeypatch.setattr(cli, "ENGINE", lambda: FakeEngine(reachable=False))
+    assert cli.main(["status"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == ("kindreg status: cannot reach the Docker engine (connection refused); "
+                           "start Docker or check DOCKER_HOST")
+    with pytest.raises(EngineError):
+        status.collect(FakeEngine(reachable=False))
+
+
+def test_status_cli_json(monkeypatch, capsys):
+    monkeypatch.setattr(cli, "ENGINE", machine)
+    assert cli.main(["status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["shared"][1]["container"] == "lok8s-registry-io-ghcr"

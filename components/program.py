@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Optional
@@ -20,6 +19,7 @@ import pulumi
 
 from kindreg import credentials, preflight, render
 from kindreg.errors import ConfigError, problem
+from kindreg.hostfacts import mkcert_caroot
 from kindreg.plan import ProjectPlan, SharedPlan, SharedView, plan_project, plan_shared
 from kindreg.sources import (KEY_CLUSTER, KEY_CLUSTER_FILE, KEY_SHARED, Loaded, LoadedShared,
                              from_config_map)
@@ -41,12 +41,7 @@ class Host:
     exists: Callable[[str], bool] = os.path.exists
 
     def caroot(self) -> Optional[str]:
-        if self.env.get("CAROOT"):
-            return self.env["CAROOT"]
-        if not self.which("mkcert"):
-            return None
-        out = subprocess.run(["mkcert", "-CAROOT"], capture_output=True, text=True, check=False)
-        return out.stdout.strip() or None
+        return mkcert_caroot(self.env, self.which)
 
     def read_text(self, path: Path) -> str:
         return path.read_text(encoding="utf-8")

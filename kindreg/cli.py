@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from . import document, status as status_view
+from . import doctor as doctor_view, document, hostfacts, preflight, status as status_view
 from .engine import DockerCli, Engine, EngineError
 from .errors import ConfigError
 from .text import table
@@ -101,6 +103,27 @@ def status(args: argparse.Namespace) -> int:
         return EXIT_FAIL
     print(json.dumps(found.to_json(), indent=2) if args.json else status_view.render_table(found))
     return EXIT_OK
+
+
+def _doctor_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--stack", help="check Pulumi.STACK.yaml (default: every stack in the directory)")
+    p.add_argument("--project-dir", type=Path, default=Path("."))
+
+
+@command("doctor", "check this machine and the engine against the stacks; exit 0 only if all pass", _doctor_args)
+def doctor(args: argparse.Namespace) -> int:
+    stacks = [args.stack] if args.stack else stacks_in(args.project_dir)
+    plans = []
+    for stack in stacks:
+        loaded = load_stack(args.project_dir, stack)
+        plans.append((plan_loaded(loaded, args.project_dir), loaded.prefix))
+    facts = doctor_view.HostFacts(
+        which=shutil.which,
+        ca_file=lambda: preflight.ca_file(lambda: hostfacts.mkcert_caroot(os.environ), os.path.exists),
+        trusted=hostfacts.ca_trusted, port_free=hostfacts.port_free)
+    passed, report = doctor_view.run(plans, ENGINE(), facts)
+    print(report)
+    return EXIT_OK if passed else EXIT_FAIL
 
 
 def summary(plan: Plan) -> str:

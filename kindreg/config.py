@@ -128,12 +128,14 @@ def mirror_name_for_host(host: str) -> str:
 
 def parse_mirror_string(text: str) -> dict:
     """KSail's mirror grammar `[user:pass@]host[=upstream]` as a mirror mapping."""
-    m = re.match(r"^(?:(?P<user>[^:@]*):(?P<pw>.*)@)?(?P<host>[^@=\s]+)(?:=(?P<up>\S+))?$", text)
+    # A ${VAR:-default} placeholder is one token: its ':' does not end the user part.
+    m = re.match(r"^(?:(?P<user>(?:\$\{[^}]*\}|[^:@])*):(?P<pw>.*)@)?(?P<host>[^@=\s]+)(?:=(?P<up>\S+))?$",
+                 text)
     if not m:
         # The text may hold a password: quote it with the password masked, never whole.
         raise PydanticCustomError(
             "kindreg_secret", '"{text}" is not a mirror of the form "[user:pass@]host[=upstream]"',
-            {"text": re.sub(r"^([^:@]*):[^@]*@", r"\1:***@", text)})
+            {"text": re.sub(r"^((?:\$\{[^}]*\}|[^:@])*):[^@]*@", r"\1:***@", text)})
     host = m["host"].lower()
     out = {
         "name": mirror_name_for_host(host),

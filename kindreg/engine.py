@@ -17,7 +17,8 @@ class EngineError(Exception):
 
 
 class Engine(Protocol):
-    def ping(self) -> None: ...
+    def ping(self) -> str:
+        """The engine's version; EngineError when it cannot be reached."""
 
     def containers(self) -> list[dict]:
         """`docker inspect` of every container (running or not)."""
@@ -44,11 +45,12 @@ class DockerCli:
             raise EngineError(out.stderr.strip() or f"`docker {' '.join(args)}` failed")
         return out
 
-    def ping(self) -> None:
+    def ping(self) -> str:
         out = self._run("version", "--format", "{{.Server.Version}}", check=False)
         if out.returncode != 0 or not out.stdout.strip():
             detail = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "no answer"
             raise EngineError(f"cannot reach the Docker engine ({detail}); start Docker or check DOCKER_HOST")
+        return f"engine {out.stdout.strip()}"
 
     def _inspect(self, ids: list[str], *kind: str) -> list[dict]:
         if not ids:

@@ -40,9 +40,10 @@ class FakeEngine:
         self.reachable = reachable
         self.calls: list[tuple[str, tuple]] = []
 
-    def ping(self) -> None:
+    def ping(self) -> str:
         if not self.reachable:
             raise EngineError("cannot reach the Docker engine (connection refused); start Docker or check DOCKER_HOST")
+        return "engine 20.10.24"
 
     def containers(self) -> list[dict]:
         return self._containers

@@ -1,0 +1,200 @@
+"""`python -m kindreg doctor`: is this machine ready for a stack, and is what runs as planned?
+
+Each check is a line, `ok` or `FAIL` with the fix. The engine and the host facts (tools,
+mkcert's CA, the trust store, free ports) are passed in, so tests use fakes.
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Callable, Optional, Union
+
+from .engine import Engine, EngineError, addresses, label, name_of
+from .plan import NetworkPlan, ProjectPlan, SharedPlan
+from .status import KIND_CLUSTER_LABEL
+
+Plan = Union[SharedPlan, ProjectPlan]
+
+
+@dataclass(frozen=True)
+class Check:
+    ok: bool
+    what: str
+    fix: str = ""
+
+    def render(self) -> str:
+        line = f"  {'ok  ' if self.ok else 'FAIL'}  {self.what}"
+        return line + (f"\n        fix: {self.fix}" if self.fix and not self.ok else "")
+
+
+@dataclass
+class HostFacts:
+    which: Callable[[str], Optional[str]]
+    ca_file: Callable[[], Optional[str]]  # mkcert's rootCA.pem, if the CA exists
+    trusted: Callable[[str], Optional[bool]]  # is this CA in the host's trust store (None: unknown)
+    port_free: Callable[[int], bool]
+
+
+def run(plans: list[tuple[Plan, str]], engine: Engine, host: HostFacts) -> tuple[bool, str]:
+    """Check every (plan, field prefix); the report and whether all passed."""
+    lines: list[str] = []
+    engine_ok, first = _engine(engine)
+    checks_all: list[Check] = [first]
+    lines += ["kindreg doctor", first.render()]
+    containers = engine.containers() if engine_ok else []
+    networks = engine.networks() if engine_ok else []
+    for plan, prefix in plans:
+        checks = _tls(plan, prefix, host)
+        if engine_ok:
+            checks += _networks(plan, prefix, networks)
+            checks += _addresses(plan, prefix, networks)
+            checks += _nodes(plan, containers)
+            checks += _host_port(plan, prefix, containers, host)
+        lines.append(f"stack {plan.stack} ({plan.role}):")
+        lines += [c.render() for c in checks]
+        checks_all += checks
+    passed = all(c.ok for c in checks_all)
+    failed = sum(not c.ok for c in checks_all)
+    lines.append("all checks passed" if passed else f"{failed} check(s) failed")
+    return passed, "\n".join(lines)
+
+
+def _engine(engine: Engine) -> tuple[bool, Check]:
+    try:
+        version = engine.ping()
+    except EngineError as err:
+        return False, Check(False, str(err), "start Docker, or point DOCKER_HOST (docker:host) at a running engine")
+    return True, Check(True, f"Docker engine reachable ({version})")
+
+
+def _at(prefix: str, path: str) -> str:
+    return f"{prefix}.{path}" if prefix else path
+
+
+# ---------------------------------------------------------------- TLS
+
+def _tls(plan: Plan, prefix: str, host: HostFacts) -> list[Check]:
+    if not (plan.tls or (isinstance(plan, ProjectPlan) and plan.needs_ca)):
+        return []
+    if not host.which("mkcert"):
+        return [Check(False, "mkcert is not on PATH (TLS registries need its local CA)",
+                      "install mkcert, then run `mkcert -install` once on this machine")]
+    ca = host.ca_file()
+    if ca is None:
+        return [Check(False, "mkcert's local CA does not exist", "run `mkcert -install` once on this machine")]
+    out = [Check(True, f"mkcert CA present ({ca})")]
+    trusted = host.trusted(ca)
+    if trusted is None:
+        out.append(Check(True, "mkcert CA trust by the host: not checked on this platform"))
+    elif trusted:
+        out.append(Check(True, "mkcert CA is trusted by the host (docker push and curl need no -k)"))
+    else:
+        out.append(Check(False, "mkcert CA is not in the host's trust store: docker push and curl to the "
+                                "registries will fail verification", "run `mkcert -install` once on this machine"))
+    return out
+
+
+# ---------------------------------------------------------------- networks
+
+def _subnets(net: dict) -> list[str]:
+    return [c.get("Subnet", "") for c in ((net.get("IPAM") or {}).get("Config") or [])]
+
+
+def _plan_networks(plan: Plan, prefix: str) -> list[tuple[NetworkPlan, str]]:
+    """Each network the stack relies on, with the config field that sets its subnet."""
+    if isinstance(plan, SharedPlan):
+        return [(plan.network, _at(prefix, "network.cidr"))]
+    out = [(plan.network, _at(prefix, "network.cidr"))]
+    if plan.shared:
+        out.append((plan.shared.network, _at(prefix, "registries.shared.network.cidr")))
+    return out
+
+
+def _networks(plan: Plan, prefix: str, networks: list[dict]) -> list[Check]:
+    out = []
+    for net, field_path in _plan_networks(plan, prefix):
+        existing = next((n for n in networks if n.get("Name") == net.name), None)
+        wanted = ipaddress.ip_network(net.subnet)
+        if existing is None:
+            clash = next((n for n in networks for s in _subnets(n) if s and _overlaps(s, wanted)), None)
+            if clash:
+                out.append(Check(False, f"network {net.name} {net.subnet} would overlap network "
+                                        f"'{clash['Name']}' ({', '.join(_subnets(clash))}); Docker will refuse it",
+                                 f"choose another slot in {field_path}, or remove network '{clash['Name']}'"))
+            else:
+                out.append(Check(True, f"network {net.name}: not created yet; {net.subnet} is free"))
+            continue
+        actual = _subnets(existing)
+        if net.subnet in actual:
+            out.append(Check(True, f"network {net.name}: {net.subnet} as planned"))
+        else:
+            out.append(Check(
+                False, f"registry network '{net.name}' exists with subnet {', '.join(actual) or 'none'}, "
+                       f"expected {net.subnet}",
+                f"align {field_path} with {', '.join(actual)}, or remove the network "
+                f"(`pulumi destroy` of the stack that owns it, or `docker network rm {net.name}`) "
+                "and let the next `pulumi up` recreate it"))
+    return out
+
+
+def _overlaps(subnet: str, wanted: ipaddress.IPv4Network) -> bool:
+    try:
+        return ipaddress.ip_network(subnet, strict=False).overlaps(wanted)
+    except ValueError:
+        return False
+
+
+def _addresses(plan: Plan, prefix: str, networks: list[dict]) -> list[Check]:
+    """A planned registry address held by any container but the planned one."""
+    out = []
+    for reg in plan.registries:
+        net = next((n for n in networks if n.get("Name") == reg.network), None)
+        holders = [c for c in ((net or {}).get("Containers") or {}).values()
+                   if c.get("IPv4Address", "").split("/")[0] == reg.ip]
+        strangers = [c["Name"] for c in holders if c.get("Name") != reg.container]
+        if strangers:
+            out.append(Check(False, f"{reg.ip} on {reg.network} (planned for {reg.container}) is taken by "
+                                    f"container '{strangers[0]}', which kindreg does not own there",
+                             f"`docker network disconnect {reg.network} {strangers[0]}` (or remove it), "
+                             f"or give the stack another slot ({_at(prefix, 'network.cidr')})"))
+    if not out and plan.registries:
+        out.append(Check(True, f"registry addresses free or held by their own registries "
+                               f"({len(plan.registries)} checked)"))
+    return out
+
+
+# ---------------------------------------------------------------- nodes and ports
+
+def _nodes(plan: Plan, containers: list[dict]) -> list[Check]:
+    if not isinstance(plan, ProjectPlan) or not plan.nodes.enabled:
+        return []
+    nodes = [c for c in containers if label(c, KIND_CLUSTER_LABEL) == plan.nodes.cluster]
+    if not nodes:
+        return [Check(True, f"kind cluster {plan.nodes.cluster}: no nodes yet")]
+    wanted = [plan.network.name] + ([plan.shared.network.name] if plan.shared else [])
+    out = []
+    for node in sorted(nodes, key=name_of):
+        missing = [n for n in wanted if n not in addresses(node)]
+        if missing:
+            out.append(Check(False, f"node {name_of(node)} is not on {', '.join(missing)}",
+                             "; ".join(f"docker network connect {n} {name_of(node)}" for n in missing)))
+    if not out:
+        out.append(Check(True, f"kind cluster {plan.nodes.cluster}: {len(nodes)} node(s) on {' and '.join(wanted)}"))
+    return out
+
+
+def _host_port(plan: Plan, prefix: str, containers: list[dict], host: HostFacts) -> list[Check]:
+    if not isinstance(plan, ProjectPlan) or not plan.host_port:
+        return []
+    port = str(plan.host_port)
+    for c in containers:
+        for bindings in ((c.get("NetworkSettings") or {}).get("Ports") or {}).values():
+            if any(b.get("HostPort") == port for b in bindings or []):
+                if name_of(c) == plan.build.container:
+                    return [Check(True, f"host port {port} publishes {plan.build.container}")]
+                return [Check(False, f"host port {port} is published by container '{name_of(c)}'",
+                              f"stop it, or set {_at(prefix, 'registries.hostPort')} to a free port")]
+    if host.port_free(plan.host_port):
+        return [Check(True, f"host port {port} is free")]
+    return [Check(False, f"host port {port} is in use by another program on this machine",
+                  f"set {_at(prefix, 'registries.hostPort')} to a free port")]

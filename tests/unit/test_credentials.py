@@ -1,0 +1,104 @@
+"""Mirror credentials: secret config, then the Docker config, then ${VAR} placeholders."""
+import base64
+import json
+
+import pytest
+
+from kindreg import credentials
+from kindreg.config import MirrorSpec
+from kindreg.errors import ConfigError
+from kindreg.plan import NetworkPlan, _mirror
+
+
+def mirror(spec) -> "credentials.RegistryPlan":
+    m = MirrorSpec.model_validate(spec)
+    return _mirror(m, f"x-registry-{m.name}", NetworkPlan("x", "10.125.70.0/24", "project"), 103, False,
+                   "registry:3", "project", "x")
+
+
+def auth(user, pw):
+    return {"auth": base64.b64encode(f"{user}:{pw}".encode()).decode()}
+
+
+def resolve(mirrors, secret=None, env=None, docker=None):
+    return credentials.resolve(mirrors, secret, env or {}, docker, "Pulumi.x.yaml",
+                               lambda name: f"kindreg:cluster.registries.mirrors[{name}]")
+
+
+HUB = mirror("docker.io")
+GHCR = mirror("${GH_USER}:${GH_TOKEN}@ghcr.io")
+QUAY = mirror("quay.io")
+
+
+def test_docker_config_auths_are_discovered(tmp_path):
+    # As `docker login` writes it: Docker Hub under its v1 URL, others by host.
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps({"auths": {"https://index.docker.io/v1/": auth("hubuser", "hubpass"),
+                                                 "quay.io": {"username": "qu", "password": "qp"}}}))
+    found = resolve([HUB, QUAY], docker=json.loads(config_file.read_text()))
+    assert (found["io-docker"].username, found["io-docker"].password) == ("hubuser", "hubpass")
+    assert found["io-docker"].source == "Docker config (https://index.docker.io/v1/)"
+    assert (found["io-quay"].username, found["io-quay"].password) == ("qu", "qp")
+
+
+def test_secret_config_comes_first():
+    found = resolve([HUB], secret={"io-docker": {"username": "s", "password": "sp"}},
+                    docker={"auths": {"https://index.docker.io/v1/": auth("d", "dp")}})
+    assert (found["io-docker"].username, found["io-docker"].source) == ("s", "Pulumi secret config")
+
+
+def test_docker_config_comes_before_placeholders():
+    found = resolve([GHCR], env={"GH_USER": "env-user", "GH_TOKEN": "env-token"},
+                    docker={"auths": {"ghcr.io": auth("cfg-user", "cfg-token")}})
+    assert found["io-ghcr"].username == "cfg-user"
+
+
+def test_placeholders_expand_from_the_environment_with_defaults():
+    found = resolve([GHCR], env={"GH_TOKEN": "t0ken", "GH_USER": "octo"})
+    assert (found["io-ghcr"].username, found["io-ghcr"].password, found["io-ghcr"].source) == \
+        ("octo", "t0ken", "environment")
+    defaulted = mirror("${GH_USER:-robot}:${GH_TOKEN}@ghcr.io")
+    assert resolve([defaulted], env={"GH_TOKEN": "t"})["io-ghcr"].username == "robot"
+
+
+def test_an_unset_variable_without_default_is_an_error_naming_it():
+    with pytest.raises(ConfigError) as err:
+        resolve([GHCR], env={"GH_USER": "octo"})
+    assert err.value.render() == (
+        "Pulumi.x.yaml: 1 problem:\n  - kindreg:cluster.registries.mirrors[io-ghcr].password: uses "
+        "${GH_TOKEN}, which is not set in the environment; export GH_TOKEN, give a default "
+        "(${GH_TOKEN:-value}), or use `pulumi config set --secret` (kindreg:mirrorCredentials)")
+
+
+def test_an_empty_expansion_is_an_error_not_a_silent_empty_password():
+    with pytest.raises(ConfigError) as err:
+        resolve([GHCR], env={"GH_USER": "octo", "GH_TOKEN": ""})
+    assert "mirrors[io-ghcr].password: expands to an empty value" in err.value.render()
+
+
+@pytest.mark.parametrize("entry, says", [
+    ({"username": "u"}, "kindreg:mirrorCredentials.io-docker.password: is missing"),
+    ({"password": "p"}, "kindreg:mirrorCredentials.io-docker.username: is missing"),
+])
+def test_partial_secret_credentials_are_an_error(entry, says):
+    with pytest.raises(ConfigError) as err:
+        resolve([HUB], secret={"io-docker": entry})
+    assert says in err.value.render()
+    assert "'p'" not in err.value.render()
+
+
+def test_secret_credentials_for_an_unknown_mirror():
+    with pytest.raises(ConfigError) as err:
+        resolve([HUB], secret={"io-dokcer": {"username": "u", "password": "p"}})
+    assert ("kindreg:mirrorCredentials.io-dokcer: names no mirror of this stack (mirrors: io-docker); "
+            "fix the name or remove it") in err.value.render()
+
+
+def test_no_credentials_anywhere_means_anonymous():
+    assert resolve([HUB, QUAY], docker={"auths": {"ghcr.io": auth("a", "b")}}) == {}
+    assert resolve([HUB], docker={"credsStore": "desktop", "auths": {"https://index.docker.io/v1/": {}}}) == {}
+
+
+def test_credentials_never_show_the_password():
+    creds = credentials.Credentials("user", "hunter2", "environment")
+    assert "hunter2" not in repr(creds) and "hunter2" not in str(creds)

@@ -1,0 +1,134 @@
+"""`doctor` against a fake engine and fake host facts: every check, exact lines."""
+import pytest
+
+from kindreg import cli, doctor
+from kindreg.doctor import HostFacts
+from tests.fake_engine import FakeEngine, container, network, node, registry
+from tests.helpers import PROJECT, plan_of
+
+GOOD_HOST = HostFacts(which=lambda t: f"/usr/bin/{t}", ca_file=lambda: "/ca/rootCA.pem",
+                      trusted=lambda ca: True, port_free=lambda p: True)
+
+
+def facts(**kw) -> HostFacts:
+    return HostFacts(**{**GOOD_HOST.__dict__, **kw})
+
+
+def running_dev(shared_cidr="10.125.200.0/24", worker_nets=None, extra=()):
+    shared, dev = plan_of("shared"), plan_of("dev")
+    regs = [registry(r) for r in (*shared.mirrors, *dev.registries)]
+    nodes = [node("dev-control-plane", "dev", {"lok8s": "10.125.125.129", "lok8s-registries": "10.125.200.129"}),
+             node("dev-worker", "dev", worker_nets or {"lok8s": "10.125.125.130", "lok8s-registries": "10.125.200.130"})]
+    nets = [network("lok8s-registries", shared_cidr, containers={m.container: m.ip for m in shared.mirrors}),
+            network("lok8s", "10.125.125.0/24", containers={r.container: r.ip for r in dev.registries})]
+    return FakeEngine(regs + nodes + list(extra), nets)
+
+
+def report(engine, stacks=("dev",), host=GOOD_HOST):
+    plans = [(plan_of(s), "kindreg:shared" if s.startswith("shared") else "kindreg:cluster") for s in stacks]
+    return doctor.run(plans, engine, host)
+
+
+def test_a_healthy_machine_passes_every_check():
+    passed, text = report(running_dev(), ("shared", "dev"))
+    assert passed
+    assert text == """\
+kindreg doctor
+  ok    Docker engine reachable (engine 20.10.24)
+stack shared (shared):
+  ok    network lok8s-registries: 10.125.200.0/24 as planned
+  ok    registry addresses free or held by their own registries (4 checked)
+stack dev (project):
+  ok    network lok8s: 10.125.125.0/24 as planned
+  ok    network lok8s-registries: 10.125.200.0/24 as planned
+  ok    registry addresses free or held by their own registries (2 checked)
+  ok    kind cluster dev: 2 node(s) on lok8s and lok8s-registries
+all checks passed"""
+
+
+def test_subnet_mismatch_names_the_real_config_field():
+    passed, text = report(running_dev(shared_cidr="10.0.0.0/24"), ("shared", "dev"))
+    assert not passed
+    assert ("  FAIL  registry network 'lok8s-registries' exists with subnet 10.0.0.0/24, expected 10.125.200.0/24\n"
+            "        fix: align kindreg:cluster.registries.shared.network.cidr with 10.0.0.0/24, or remove the "
+            "network (`pulumi destroy` of the stack that owns it, or `docker network rm lok8s-registries`) and "
+            "let the next `pulumi up` recreate it") in text
+    assert "fix: align kindreg:shared.network.cidr with 10.0.0.0/24" in text
+    assert text.endswith("2 check(s) failed")
+
+
+def test_a_registry_address_taken_by_a_stranger():
+    engine = running_dev()
+    engine._networks[1]["Containers"]["id-squatter"] = {"Name": "squatter", "IPv4Address": "10.125.125.101/24"}
+    passed, text = report(engine)
+    assert not passed
+    assert ("  FAIL  10.125.125.101 on lok8s (planned for lok8s-registry-build) is taken by container "
+            "'squatter', which kindreg does not own there\n"
+            "        fix: `docker network disconnect lok8s squatter` (or remove it), or give the stack "
+            "another slot (kindreg:cluster.network.cidr)") in text
+
+
+def test_a_node_missing_the_shared_network_gets_the_connect_command():
+    passed, text = report(running_dev(worker_nets={"lok8s": "10.125.125.130"}))
+    assert not passed
+    assert ("  FAIL  node dev-worker is not on lok8s-registries\n"
+            "        fix: docker network connect lok8s-registries dev-worker") in text
+
+
+def test_a_new_network_that_would_overlap_another():
+    engine = FakeEngine([], [network("someone-elses", "10.125.0.0/16")])
+    passed, text = report(engine, ("alt",))
+    assert not passed
+    assert ("  FAIL  network alt 10.125.50.0/24 would overlap network 'someone-elses' (10.125.0.0/16); "
+            "Docker will refuse it\n        fix: choose another slot in kindreg:cluster.network.cidr, "
+            "or remove network 'someone-elses'") in text
+
+
+@pytest.mark.parametrize("engine_extra, free, expected", [
+    ([], True, "  ok    host port 5050 is free"),
+    ([], False, "  FAIL  host port 5050 is in use by another program on this machine\n"
+                "        fix: set kindreg:cluster.registries.hostPort to a free port"),
+    ([container("web", {}, {"bridge": "172.17.0.2"}, ports={"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "5050"}]})],
+     True, "  FAIL  host port 5050 is published by container 'web'\n"
+           "        fix: stop it, or set kindreg:cluster.registries.hostPort to a free port"),
+    ([container("qa-registry-build", {}, {"qa": "10.125.60.101"},
+                ports={"443/tcp": [{"HostIp": "127.0.0.1", "HostPort": "5050"}]})],
+     True, "  ok    host port 5050 publishes qa-registry-build"),
+])
+def test_host_port(engine_extra, free, expected):
+    _, text = report(FakeEngine(engine_extra), ("qa",), facts(port_free=lambda p: free))
+    assert expected in text
+
+
+@pytest.mark.parametrize("host, expected", [
+    (facts(which=lambda t: None), "  FAIL  mkcert is not on PATH (TLS registries need its local CA)\n"
+                                  "        fix: install mkcert, then run `mkcert -install` once on this machine"),
+    (facts(ca_file=lambda: None), "  FAIL  mkcert's local CA does not exist\n"
+                                  "        fix: run `mkcert -install` once on this machine"),
+    (facts(trusted=lambda ca: False), "  FAIL  mkcert CA is not in the host's trust store: docker push and curl "
+                                      "to the registries will fail verification\n"
+                                      "        fix: run `mkcert -install` once on this machine"),
+    (facts(trusted=lambda ca: None), "  ok    mkcert CA trust by the host: not checked on this platform"),
+    (GOOD_HOST, "  ok    mkcert CA is trusted by the host (docker push and curl need no -k)"),
+])
+def test_tls_checks(host, expected):
+    _, text = report(FakeEngine(), ("qa",), host)
+    assert expected in text
+
+
+def test_unreachable_engine_fails_and_the_host_checks_still_run():
+    passed, text = report(FakeEngine(reachable=False), ("qa",), facts(trusted=lambda ca: False))
+    assert not passed
+    assert text.splitlines()[:2] == [
+        "kindreg doctor",
+        "  FAIL  cannot reach the Docker engine (connection refused); start Docker or check DOCKER_HOST"]
+    assert "mkcert CA is not in the host's trust store" in text
+    assert "network" not in text  # nothing engine-side was claimed
+
+
+def test_doctor_cli_exit_codes(monkeypatch, capsys):
+    monkeypatch.setattr(cli, "ENGINE", running_dev)
+    assert cli.main(["doctor", "--project-dir", str(PROJECT), "--stack", "dev"]) == 0
+    monkeypatch.setattr(cli, "ENGINE", lambda: running_dev(shared_cidr="10.9.9.0/24"))
+    assert cli.main(["doctor", "--project-dir", str(PROJECT), "--stack", "dev"]) == 1
+    assert "exists with subnet 10.9.9.0/24" in capsys.readouterr().out

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from . import doctor as doctor_view, document, hostfacts, preflight, status as status_view
-from .engine import DockerCli, Engine, EngineError
+from . import cache as cache_view, doctor as doctor_view, document, hostfacts, preflight, status as status_view
+from .engine import DockerCli, Engine, EngineError, label
 from .errors import ConfigError
 from .text import table
 from .plan import ProjectPlan, SharedPlan
@@ -124,6 +124,48 @@ def doctor(args: argparse.Namespace) -> int:
     passed, report = doctor_view.run(plans, ENGINE(), facts)
     print(report)
     return EXIT_OK if passed else EXIT_FAIL
+
+
+def _cache_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--stack", required=True, help="the project stack whose cache registry receives the images")
+    p.add_argument("--parallel", type=int, default=1, metavar="N", help="copy N images at once")
+    p.add_argument("--insecure-source", action="store_true",
+                   help="source registries serve plain HTTP or an untrusted certificate")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="e.g. ghcr.io/org/app:1.2")
+
+
+@command("cache", "copy images, with this host's credentials, into a project's cache registry", _cache_args)
+def cache(args: argparse.Namespace) -> int:
+    try:
+        engine = ENGINE()
+        engine.ping()
+        registry = cache_registry(engine, args.stack)
+    except EngineError as err:
+        print(f"kindreg cache: {err}", file=sys.stderr)
+        return EXIT_FAIL
+    if registry is None:
+        print(f"kindreg cache: no running cache registry for stack {args.stack} on this Docker engine; "
+              f"run `pulumi up -s {args.stack}` first", file=sys.stderr)
+        return EXIT_FAIL
+    host, tls = registry
+    ca = preflight.ca_file(lambda: hostfacts.mkcert_caroot(os.environ), os.path.exists) if tls else None
+    print(f"caching {len(args.images)} image(s) in {host} (stack {args.stack}'s cache registry)")
+    results = cache_view.cache_images(args.images, host, tls, COPIER(ca), args.parallel, args.insecure_source)
+    print(cache_view.summary(results))
+    return EXIT_FAIL if any(r.outcome == "failed" for r in results) else EXIT_OK
+
+
+# The copy client `cache` uses; tests substitute a fake.
+COPIER: Callable[[Optional[str]], "cache_view.Copier"] = cache_view.Skopeo
+
+
+def cache_registry(engine: Engine, stack: str) -> Optional[tuple[str, bool]]:
+    """(address, tls) of the stack's running cache registry, from the labels kindreg sets."""
+    for c in engine.containers():
+        if (label(c, "kindreg.role"), label(c, "kindreg.stack")) == ("cache", stack) and \
+                (c.get("State") or {}).get("Running"):
+            return label(c, "kindreg.ip") or "", label(c, "kindreg.scheme") == "https"
+    return None
 
 
 def summary(plan: Plan) -> str:

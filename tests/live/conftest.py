@@ -216,7 +216,7 @@ def node_forget(client, node: str, ref: str) -> None:
 
 def stack_configs(images_: tuple[str, str], upstream_port: int, names: str = "kindreg-live",
                   projects: str = "live", net: str = "10.213", tls: bool = False,
-                  mirror_url: Optional[str] = None) -> dict[str, dict]:
+                  mirror_url: Optional[str] = None, host_ports: Optional[dict] = None) -> dict[str, dict]:
     """Shared, dev (slot 125), qa (60) and alt (50, own mirrors) for the live scenarios."""
     registry_image, node_image = images_
     assert names in LIVE_NAMES and projects in LIVE_PROJECTS, "add them to the sweep's prefixes"
@@ -230,7 +230,8 @@ def stack_configs(images_: tuple[str, str], upstream_port: int, names: str = "ki
 
     def project(name: str, slot: int, shared: bool = True) -> dict:
         regs = {"image": registry_image, "tls": tls,
-                "shared": {"enabled": shared, **({"stack": "shared"} if shared else {})}}
+                "shared": {"enabled": shared, **({"stack": "shared"} if shared else {})},
+                **({"hostPort": host_ports[name]} if name in (host_ports or {}) else {})}
         if not shared:
             regs["mirrors"] = mirrors(slot)
         return {"kindreg:cluster": {
@@ -294,3 +295,16 @@ def check_pulls_share_the_mirror(client, world: dict, upstream: "Upstream", imag
     code, out = node_pull(client, world["alt"]["nodes"][0], image)
     assert code == 0, out
     assert upstream.blob_fetches() - before > first, "alt's own mirror fetches again: what sharing saves"
+
+
+def write_stack_files(workdir: Path, configs: dict[str, dict]) -> None:
+    """Pulumi.<stack>.yaml files, so the CLI (plan, doctor) sees the stacks the tests run."""
+    import yaml
+    for stack, config in configs.items():
+        (workdir / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": config}))
+
+
+def kindreg_cli(*args: str, env: Optional[dict] = None) -> subprocess.CompletedProcess:
+    from tests.helpers import ROOT
+    return subprocess.run([sys.executable, "-m", "kindreg", *args], cwd=ROOT, capture_output=True,
+                          text=True, env={**os.environ, **(env or {})})

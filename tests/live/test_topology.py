@@ -12,8 +12,8 @@ import subprocess
 import pytest
 
 from tests.live.conftest import (TEST_REPO, check_every_registry_answers, check_node_networks,
-                                 check_pulls_share_the_mirror, endpoints, http_status, node_pull,
-                                 stack_configs)
+                                 check_pulls_share_the_mirror, endpoints, free_port, http_status,
+                                 kindreg_cli, node_pull, stack_configs, write_stack_files)
 from tests.live.provider_double import DestroyRefused
 
 pytestmark = pytest.mark.live
@@ -23,8 +23,15 @@ STACKS = ("shared", "dev", "qa", "alt")
 
 
 @pytest.fixture(scope="module")
-def configs(live, upstream):
-    return stack_configs(live.images, upstream.port)
+def host_port():
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def configs(live, upstream, host_port):
+    configs = stack_configs(live.images, upstream.port, host_ports={"qa": host_port})
+    write_stack_files(live.workdir, configs)
+    return configs
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +69,7 @@ def test_2_pulls_go_through_the_shared_mirror_once(live, world, upstream):
 
 # ---------------------------------------------------------------- 3. the project's own build registry
 
-def test_3_push_to_dev_build_and_pull_lok8s_local_only_in_dev(live, world, upstream, tmp_path):
+def test_3_push_to_dev_build_and_pull_lok8s_local_only_in_dev(live, world, upstream, tmp_path, host_port):
     from tests.images import oci_layout
 
     client = live.machine.client
@@ -75,11 +82,15 @@ def test_3_push_to_dev_build_and_pull_lok8s_local_only_in_dev(live, world, upstr
     assert code == 0, out
     code, out = node_pull(client, nodes(world["qa"])[0], "lok8s.local/my-app:1")
     assert code != 0 and "not found" in out, out  # qa's lok8s.local is qa's own build registry
+    # qa publishes its build registry on a host port (for Docker Desktop, where the host cannot
+    # reach container IPs): a push to localhost:<port> lands where qa's nodes pull lok8s.local.
     oci_layout(tmp_path / "qa-app", "1", [{"app.txt": b"qa's app\n"}])
     subprocess.run(["skopeo", "copy", "--insecure-policy", "--dest-tls-verify=false",
-                    f"oci:{tmp_path / 'qa-app'}:1", f"docker://{qa_build}/my-app:1"], check=True, capture_output=True)
+                    f"oci:{tmp_path / 'qa-app'}:1", f"docker://localhost:{host_port}/my-app:1"],
+                   check=True, capture_output=True)
     code, out = node_pull(client, nodes(world["qa"])[0], "lok8s.local/my-app:1")
     assert code == 0, out
+    assert http_json(f"http://{qa_build}/v2/my-app/tags/list")["tags"] == ["1"]
 
 
 def test_3_registry_hosting_configmap_was_applied(live, world):
@@ -88,6 +99,39 @@ def test_3_registry_hosting_configmap_was_applied(live, world):
     applied = client.containers.get(cp).exec_run(["cat", "/var/lib/kubectl-double/applied.yaml"]).output.decode()
     assert "name: local-registry-hosting" in applied
     assert "hostFromContainerRuntime: lok8s.local" in applied
+
+
+def test_3_status_reads_the_real_engine(world):
+    out = kindreg_cli("status")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert "Shared mirrors (network kindreg-live-registries, stack shared):" in lines
+    mirror = next(line for line in lines if line.strip().startswith("kindreg-live-registry-io-docker "))
+    assert "10.213.200.2" in mirror and "pull-through" in mirror and "http://10.213.200.2/v2/_catalog" in mirror
+    assert "Project registries, stack qa (network kindreg-live-qa):" in lines
+    assert "Nodes of kind cluster live-dev:" in lines
+    node = next(line for line in lines if line.strip().startswith("live-dev-worker "))
+    assert "kindreg-live-dev 10.213.125." in node and "kindreg-live-registries 10.213.200." in node
+
+
+def test_3_doctor_passes_on_the_running_machine(live, world):
+    out = kindreg_cli("doctor", "--project-dir", str(live.workdir))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "host port" in out.stdout and out.stdout.rstrip().endswith("all checks passed")
+
+
+def test_3_cache_copies_into_the_cache_registry_for_the_nodes(live, world, upstream):
+    images = [f"127.0.0.1:{upstream.port}/{TEST_REPO}:1", f"127.0.0.1:{upstream.port}/{TEST_REPO}:2",
+              f"127.0.0.1:{upstream.port}/library/absent:1"]
+    out = kindreg_cli("cache", "--stack", "dev", "--insecure-source", "--parallel", "2", *images)
+    assert out.returncode == 1, out.stdout + out.stderr  # one image does not exist
+    assert f"{images[2]}: failed cannot read" in out.stdout
+    assert out.stdout.rstrip().endswith("2 copied, 0 already cached, 1 failed")
+    again = kindreg_cli("cache", "--stack", "dev", "--insecure-source", *images[:2])
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.rstrip().endswith("0 copied, 2 already cached, 0 failed")
+    code, pulled = node_pull(live.machine.client, nodes(world["dev"])[0], f"lok8s.cache/{TEST_REPO}:1")
+    assert code == 0, pulled
 
 
 # ---------------------------------------------------------------- 4. destroy and re-create a project

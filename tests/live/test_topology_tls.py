@@ -7,7 +7,8 @@ import subprocess
 import pytest
 
 from tests.live.conftest import (TEST_REPO, check_every_registry_answers, check_node_networks,
-                                 check_pulls_share_the_mirror, endpoints, live_machine, stack_configs)
+                                 check_pulls_share_the_mirror, endpoints, kindreg_cli, live_machine,
+                                 stack_configs, write_stack_files)
 
 pytestmark = pytest.mark.live
 STACKS = ("shared", "dev", "qa", "alt")
@@ -34,6 +35,7 @@ def live(engine, test_images, tmp_path_factory, caroot):
 def world(live, upstream):
     configs = stack_configs(live.images, upstream.port, names="kindreg-tls", projects="tls",
                             net="10.214", tls=True)
+    write_stack_files(live.workdir, configs)
     return {stack: live.up(stack, configs[stack]) for stack in STACKS}
 
 
@@ -64,3 +66,15 @@ def test_6_nodes_trust_the_ca_through_the_certs_tree(live, world, caroot):
 
 def test_6_pulls_through_tls_mirrors(live, world, upstream):
     check_pulls_share_the_mirror(live.machine.client, world, upstream, f"docker.io/{TEST_REPO}:2")
+
+
+def test_6_status_shows_https_and_doctor_flags_the_untrusted_ca(live, world, caroot):
+    status = kindreg_cli("status")
+    assert "https://10.214.200.2/v2/_catalog" in status.stdout
+    doctor = kindreg_cli("doctor", "--project-dir", str(live.workdir), "--stack", "dev",
+                         env={"CAROOT": str(caroot)})
+    # The temporary CA is deliberately not installed on this machine: doctor must say so, with the fix.
+    assert doctor.returncode == 1
+    assert ("  FAIL  mkcert CA is not in the host's trust store: docker push and curl to the registries "
+            "will fail verification\n        fix: run `mkcert -install` once on this machine") in doctor.stdout
+    assert doctor.stdout.count("FAIL") == 1, doctor.stdout

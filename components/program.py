@@ -17,7 +17,7 @@ from typing import Callable, Mapping, Optional
 
 import pulumi
 
-from kindreg import credentials, preflight, render
+from kindreg import artifact, credentials, preflight, render
 from kindreg.errors import ConfigError, problem
 from kindreg.hostfacts import mkcert_caroot
 from kindreg.plan import ProjectPlan, SharedPlan, SharedView, plan_project, plan_shared
@@ -157,6 +157,9 @@ def build_project(plan: ProjectPlan, loaded: Loaded, host: Host) -> dict:
         "registries": [_endpoint(r) for r in plan.registries],
         "mirrors": [_endpoint(m) for m in plan.mirrors],
         "certsDir": certs_dir,
+        # Flux OCIRepository + Kustomization for what `python -m kindreg push --stack` pushes.
+        "flux": artifact.flux_manifests(plan, host.read_text(Path(ca)) if ca and plan.build.tls else None,
+                                        tag=plan_tag(loaded)),
     }
     if plan.nodes.enabled:
         cluster = KindCluster(plan.stack, KindClusterArgs(
@@ -168,6 +171,10 @@ def build_project(plan: ProjectPlan, loaded: Loaded, host: Host) -> dict:
             environment=env))
         outputs["nodes"] = cluster.nodes
     return outputs
+
+
+def plan_tag(loaded: Loaded) -> str:
+    return loaded.config.workload.tag or artifact.DEFAULT_TAG
 
 
 def _endpoint(reg) -> dict:

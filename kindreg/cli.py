@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from . import cache as cache_view, doctor as doctor_view, document, hostfacts, preflight, status as status_view
+from . import artifact, cache as cache_view, doctor as doctor_view, document, hostfacts, preflight
+from . import plandiff, push as push_artifact, status as status_view
 from .engine import DockerCli, Engine, EngineError, label
 from .errors import ConfigError
 from .text import table
@@ -44,6 +45,7 @@ def _target_args(p: argparse.ArgumentParser) -> None:
 
 def _plan_args(p: argparse.ArgumentParser) -> None:
     _target_args(p)
+    p.add_argument("--all", action="store_true", help="every stack in the directory (JSON: kindreg/plans/v1)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON (kindreg/plan/v1)")
 
 
@@ -75,8 +77,14 @@ def validate(args: argparse.Namespace) -> int:
 
 @command("plan", "print every network, registry, address and file the stack would have", _plan_args)
 def plan(args: argparse.Namespace) -> int:
+    if args.all:
+        stacks = {s: document.plan_document(_plan_for(args, s)) for s in stacks_in(args.project_dir)}
+        everything = {"format": plandiff.ALL_FORMAT, "stacks": stacks}
+        print(json.dumps(everything, indent=2) if args.json else "\n\n".join(
+            describe(_plan_for(args, s)) for s in stacks))
+        return EXIT_OK
     if not (args.stack or args.file):
-        print("plan needs --stack NAME or --file PATH", file=sys.stderr)
+        print("plan needs --stack NAME, --file PATH or --all", file=sys.stderr)
         return EXIT_CONFIG
     result = _plan_for(args)
     if args.json:
@@ -126,6 +134,24 @@ def doctor(args: argparse.Namespace) -> int:
     return EXIT_OK if passed else EXIT_FAIL
 
 
+def _diff_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("old", type=Path, metavar="OLD.json")
+    p.add_argument("new", type=Path, metavar="NEW.json")
+    p.add_argument("--exit-code", action="store_true", help="exit 1 when the plans differ")
+
+
+@command("diff", "compare two plan --json documents: registries added, removed, changed", _diff_args)
+def diff(args: argparse.Namespace) -> int:
+    try:
+        docs = [json.loads(path.read_text()) for path in (args.old, args.new)]
+        changed, report = plandiff.diff(*docs)
+    except (OSError, ValueError) as err:
+        print(f"diff: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(report)
+    return EXIT_FAIL if changed and args.exit_code else EXIT_OK
+
+
 def _cache_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stack", required=True, help="the project stack whose cache registry receives the images")
     p.add_argument("--parallel", type=int, default=1, metavar="N", help="copy N images at once")
@@ -166,6 +192,61 @@ def cache_registry(engine: Engine, stack: str) -> Optional[tuple[str, bool]]:
                 (c.get("State") or {}).get("Running"):
             return label(c, "kindreg.ip") or "", label(c, "kindreg.scheme") == "https"
     return None
+
+
+def _push_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("where", nargs="*", metavar="[DIR] [oci://REF]",
+                   help="manifests directory (default: workload.path, k8s) and target reference")
+    p.add_argument("--stack", help="project stack: its workload config and build registry")
+    p.add_argument("--registry", help="registry/repository[:tag] when no oci:// reference is given "
+                                      "(also KINDREG_REGISTRY)")
+    p.add_argument("--plain-http", action="store_true", help="the target registry serves plain HTTP")
+    p.add_argument("--project-dir", type=Path, default=Path("."))
+
+
+@command("push", "package a manifests directory as a Flux OCI artifact and push it", _push_args)
+def push(args: argparse.Namespace) -> int:
+    refs = [w for w in args.where if w.startswith("oci://")]
+    dirs = [w for w in args.where if not w.startswith("oci://")]
+    if len(refs) > 1 or len(dirs) > 1:
+        print("push takes at most one directory and one oci:// reference", file=sys.stderr)
+        return EXIT_CONFIG
+    plan = plan_loaded(load_stack(args.project_dir, args.stack), args.project_dir) if args.stack else None
+    if plan is not None and not isinstance(plan, ProjectPlan):
+        print(f"push: stack {args.stack} is the shared mirrors stack; give a project stack", file=sys.stderr)
+        return EXIT_CONFIG
+    workload = _workload(args) if plan else None
+    directory = Path(dirs[0]) if dirs else args.project_dir / (workload.path if workload else "k8s")
+    if not directory.is_dir():
+        print(f"push: {directory} is not a directory of manifests", file=sys.stderr)
+        return EXIT_CONFIG
+    build = artifact.build_registry_from_host(plan) if plan else None
+    try:
+        target = artifact.resolve(refs[0] if refs else None, args.registry or os.environ.get("KINDREG_REGISTRY"),
+                                  workload.registry if workload else None, workload.tag if workload else None, build)
+    except ValueError as err:
+        print(f"push: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    own = plan is not None and target.registry == build
+    tls = plan.build.tls if own else not args.plain_http
+    ca = preflight.ca_file(lambda: hostfacts.mkcert_caroot(os.environ), os.path.exists) if own and tls else None
+    try:
+        manifest = push_artifact.push(directory, target, tls, ca)
+    except push_artifact.PushError as err:
+        print(f"push: {err}", file=sys.stderr)
+        return EXIT_FAIL
+    files = sum(1 for p in directory.rglob("*") if p.is_file())
+    print(f"pushed {directory} ({files} files) to {target.reference} (registry from {target.from_where})")
+    print(f"manifest {manifest}")
+    if own:
+        print(f"Flux reconciles it from oci://lok8s.local/{target.repository}:{target.tag} "
+              "(apply the stack output `flux`)")
+    return EXIT_OK
+
+
+def _workload(args: argparse.Namespace):
+    loaded = load_stack(args.project_dir, args.stack)
+    return loaded.config.workload
 
 
 def summary(plan: Plan) -> str:

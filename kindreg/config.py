@@ -283,6 +283,14 @@ class NodesSpec(Strict):
     image: Optional[str] = None
 
 
+class WorkloadSpec(Strict):
+    """Where `python -m kindreg push` sends the manifests (default: the project's build registry)."""
+
+    path: str = "k8s"
+    registry: Optional[str] = None  # e.g. "ghcr.io/org/manifests" or "oci://host:5000/repo:tag"
+    tag: Optional[str] = None
+
+
 class ProjectConfig(Strict):
     """One project: its network, build and cache registries, mirrors and kind nodes."""
 
@@ -290,6 +298,7 @@ class ProjectConfig(Strict):
     network: NetworkSpec = Field(default_factory=NetworkSpec)
     registries: RegistriesSpec = Field(default_factory=RegistriesSpec)
     nodes: NodesSpec = Field(default_factory=NodesSpec)
+    workload: WorkloadSpec = Field(default_factory=WorkloadSpec)
 
     @field_validator("name")
     @classmethod

@@ -26,7 +26,6 @@ KNOWN_KEYS = (KEY_CLUSTER, KEY_CLUSTER_FILE, KEY_SHARED, KEY_CREDENTIALS)
 LOK8S_API = "cluster.lok8s.dev/v1beta1"
 LOK8S_KIND = "Lo"
 LOK8S_TOP = ("apiVersion", "kind", "metadata", "spec")
-LOK8S_SPEC = ("network", "registries", "nodes")
 
 ReadText = Callable[[Path], str]
 

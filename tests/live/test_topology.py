@@ -134,6 +134,45 @@ def test_3_cache_copies_into_the_cache_registry_for_the_nodes(live, world, upstr
     assert code == 0, pulled
 
 
+def test_3_push_manifests_as_a_flux_artifact_to_the_build_registry(live, world, tmp_path):
+    import json
+    import tarfile
+
+    from kindreg import artifact
+
+    k8s = live.workdir / "k8s"  # workload.path's default, under the project directory
+    (k8s / "app").mkdir(parents=True)
+    (k8s / "kustomization.yaml").write_text("resources: [app/deployment.yaml]\n")
+    (k8s / "app" / "deployment.yaml").write_text("kind: Deployment\nmetadata: {name: my-app}\n")
+    first = kindreg_cli("push", "--project-dir", str(live.workdir), "--stack", "dev")
+    assert first.returncode == 0, first.stdout + first.stderr
+    build = world["dev"]["registries"][0]["ip"]
+    assert f"to {build}/k8s:dev (registry from the stack's build registry)" in first.stdout
+    assert "Flux reconciles it from oci://lok8s.local/k8s:dev" in first.stdout
+    digest = first.stdout.split("manifest ")[1].split()[0]
+
+    # Read back with a second client: skopeo.
+    raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{build}/k8s:dev"],
+                         capture_output=True, text=True, check=True).stdout
+    manifest = json.loads(raw)
+    assert manifest["config"]["mediaType"] == artifact.FLUX_CONFIG_MEDIA_TYPE
+    assert [layer["mediaType"] for layer in manifest["layers"]] == [artifact.FLUX_CONTENT_MEDIA_TYPE]
+    out = tmp_path / "pulled"
+    subprocess.run(["skopeo", "copy", "--insecure-policy", "--src-tls-verify=false",
+                    f"docker://{build}/k8s:dev", f"dir:{out}"], check=True, capture_output=True)
+    layer = out / manifest["layers"][0]["digest"].split(":")[1]
+    with tarfile.open(layer, "r:gz") as tar:
+        files = {m.name: tar.extractfile(m).read().decode() for m in tar.getmembers()}
+    assert files == {"app/deployment.yaml": "kind: Deployment\nmetadata: {name: my-app}\n",
+                     "kustomization.yaml": "resources: [app/deployment.yaml]\n"}
+
+    again = kindreg_cli("push", "--project-dir", str(live.workdir), "--stack", "dev")
+    assert again.returncode == 0 and f"manifest {digest}" in again.stdout  # unchanged: same digest
+    (k8s / "app" / "deployment.yaml").write_text("kind: Deployment\nmetadata: {name: my-app-2}\n")
+    changed = kindreg_cli("push", "--project-dir", str(live.workdir), "--stack", "dev")
+    assert changed.returncode == 0 and f"manifest {digest}" not in changed.stdout
+
+
 # ---------------------------------------------------------------- 4. destroy and re-create a project
 
 def test_4_destroy_dev_leaves_the_others_and_the_cache(live, world, configs, upstream):

@@ -460,3 +460,12 @@ def test_turning_tls_on_changes_only_the_files_of_the_project_registries(tls_hos
     changed = {k for k in before if before[k] != after[k]}
     assert changed == {"lok8s.local", "10.125.125.101", "lok8s.cache", "10.125.125.102"}
     assert set(after) == set(before)  # the shared mirrors keep their own (plain) scheme
+
+
+def test_project_outputs_the_flux_manifests(host, shared_outputs, tls_host):
+    run = run_stack("dev", stack_config("dev"), host, stack_outputs=shared_outputs)
+    repo = list(yaml.safe_load_all(run.outputs["flux"]))[0]
+    assert repo["spec"]["url"] == "oci://lok8s.local/k8s" and repo["spec"]["insecure"] is True
+    tls = run_stack("qa", tls_project(), tls_host)
+    secret = list(yaml.safe_load_all(tls.outputs["flux"]))[0]
+    assert secret["stringData"]["ca.crt"] == (tls_host.project_dir / "caroot" / "rootCA.pem").read_text()

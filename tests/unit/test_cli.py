@@ -57,7 +57,7 @@ def test_plan_of_a_lok8s_file():
 def test_plan_needs_a_target():
     out = kindreg("plan")
     assert out.returncode == 2
-    assert out.stderr.strip() == "plan needs --stack NAME or --file PATH"
+    assert out.stderr.strip() == "plan needs --stack NAME, --file PATH or --all"
 
 
 def test_plan_of_a_missing_stack_names_the_file():

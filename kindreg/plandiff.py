@@ -1,0 +1,99 @@
+"""`python -m kindreg diff OLD.json NEW.json`: what a change does to each stack, without Docker or state.
+
+Reads two plan documents (`plan --json` of one stack, or `plan --all --json` of every stack)
+and prints, per stack, networks and registries added, removed and changed (IP, URL, TLS,
+image, upstream, host).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .document import PLAN_FORMAT
+
+ALL_FORMAT = "kindreg/plans/v1"
+REGISTRY_FIELDS = ("ip", "url", "scheme", "image", "upstream", "host", "port")
+NETWORK_FIELDS = ("subnet", "ipRange", "bridge")
+
+
+class PlanDocumentError(ValueError):
+    pass
+
+
+def stacks_of(doc: Any, where: str) -> dict[str, dict]:
+    """{stack: plan} from a single-stack or an all-stacks document."""
+    if isinstance(doc, dict) and doc.get("format") == ALL_FORMAT and isinstance(doc.get("stacks"), dict):
+        return doc["stacks"]
+    if isinstance(doc, dict) and doc.get("format") == PLAN_FORMAT and "stack" in doc:
+        return {doc["stack"]: doc}
+    raise PlanDocumentError(f"{where} is not a kindreg plan (format {PLAN_FORMAT} or {ALL_FORMAT}); "
+                            "make it with `python -m kindreg plan --all --json`")
+
+
+def _registries(plan: dict) -> dict[str, dict]:
+    regs = {r["container"]: {**r, "_kind": "registry"} for r in plan.get("registries", [])}
+    # A project in shared mode: the mirrors its nodes pull through are part of its plan too.
+    for m in plan.get("mirrors", []):
+        regs.setdefault(m["container"], {**m, "_kind": "uses mirror"})
+    return regs
+
+
+def _describe(r: dict) -> str:
+    what = r["role"] if r["role"] != "mirror" else f"mirror {r['name']} ({r['host']} <- {r['upstream']})"
+    return f"{r['_kind']} {r['container']}: {what} at {r['url']}"
+
+
+def _changes(old: dict, new: dict, fields: tuple[str, ...]) -> list[str]:
+    out = []
+    for f in fields:
+        if old.get(f) != new.get(f):
+            if f == "scheme":
+                out.append(f"tls {_bool(old.get(f) == 'https')} -> {_bool(new.get(f) == 'https')}")
+            else:
+                out.append(f"{f} {old.get(f)} -> {new.get(f)}")
+    return out
+
+
+def _bool(value: Any) -> str:
+    return "true" if value else "false"
+
+
+def diff_stack(old: dict, new: dict) -> list[str]:
+    lines: list[str] = []
+    old_nets = {n["name"]: n for n in old.get("networks", [])}
+    new_nets = {n["name"]: n for n in new.get("networks", [])}
+    for name in sorted(set(old_nets) | set(new_nets)):
+        if name not in old_nets:
+            lines.append(f"+ network {name} {new_nets[name]['subnet']}")
+        elif name not in new_nets:
+            lines.append(f"- network {name} {old_nets[name]['subnet']}")
+        elif changed := _changes(old_nets[name], new_nets[name], NETWORK_FIELDS):
+            lines.append(f"~ network {name}: {', '.join(changed)}")
+    old_regs, new_regs = _registries(old), _registries(new)
+    for name in sorted(set(old_regs) | set(new_regs)):
+        if name not in old_regs:
+            lines.append(f"+ {_describe(new_regs[name])}")
+        elif name not in new_regs:
+            lines.append(f"- {_describe(old_regs[name])}")
+        elif changed := _changes(old_regs[name], new_regs[name], REGISTRY_FIELDS):
+            lines.append(f"~ {new_regs[name]['_kind']} {name}: {', '.join(changed)}")
+    if old.get("tls") != new.get("tls") and old and new:
+        lines.append(f"~ stack tls {_bool(old.get('tls'))} -> {_bool(new.get('tls'))}")
+    return lines
+
+
+def diff(old_doc: Any, new_doc: Any) -> tuple[bool, str]:
+    """(anything changed, the report)."""
+    old, new = stacks_of(old_doc, "OLD"), stacks_of(new_doc, "NEW")
+    out: list[str] = []
+    changed = False
+    for stack in sorted(set(old) | set(new)):
+        if stack not in old:
+            lines = [f"+ stack added ({new[stack]['role']})"] + diff_stack({}, new[stack])
+        elif stack not in new:
+            lines = [f"- stack removed ({old[stack]['role']})"] + diff_stack(old[stack], {})
+        else:
+            lines = diff_stack(old[stack], new[stack])
+        changed |= bool(lines)
+        out.append(f"stack {stack}:")
+        out += [f"  {line}" for line in lines] or ["  no changes"]
+    return changed, "\n".join(out)

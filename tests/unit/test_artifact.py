@@ -1,0 +1,70 @@
+"""The Flux artifact: a reproducible package, the push target's resolution order, Flux's manifests."""
+import io
+import os
+import tarfile
+
+import pytest
+import yaml
+
+from kindreg import artifact
+from kindreg.artifact import Target, resolve
+from tests.helpers import plan_of
+
+
+def manifests(tmp_path, files):
+    d = tmp_path / "k8s"
+    for name, text in files.items():
+        (d / name).parent.mkdir(parents=True, exist_ok=True)
+        (d / name).write_text(text)
+    return d
+
+
+def test_the_package_depends_on_paths_and_contents_only(tmp_path):
+    d = manifests(tmp_path, {"b.yaml": "b", "a/deploy.yaml": "kind: Deployment", ".git/HEAD": "x"})
+    first = artifact.package(d)
+    os.utime(d / "b.yaml", (1, 1))
+    (d / "b.yaml").chmod(0o600)
+    assert artifact.package(d) == first  # times and modes do not matter
+    with tarfile.open(fileobj=io.BytesIO(first), mode="r:gz") as tar:
+        assert tar.getnames() == ["a/deploy.yaml", "b.yaml"]  # sorted, no .git
+        assert tar.extractfile("a/deploy.yaml").read() == b"kind: Deployment"
+    (d / "b.yaml").write_text("b2")
+    assert artifact.package(d) != first
+
+
+@pytest.mark.parametrize("explicit, flag, configured, configured_tag, expected", [
+    ("oci://ghcr.io/org/k8s:v1", "x.io/y", "z.io/w", "t", Target("ghcr.io", "org/k8s", "v1", "the oci:// reference")),
+    ("oci://localhost:5050/k8s", None, None, "pr-7", Target("localhost:5050", "k8s", "pr-7", "the oci:// reference")),
+    (None, "registry.local:5000/apps", "z.io/w", None,
+     Target("registry.local:5000", "apps", "dev", "--registry / KINDREG_REGISTRY")),
+    (None, None, "ghcr.io/org/manifests:stable", None, Target("ghcr.io", "org/manifests", "stable", "workload.registry")),
+    (None, None, "ghcr.io/org/manifests:stable", "v2", Target("ghcr.io", "org/manifests", "v2", "workload.registry")),
+    (None, None, None, None, Target("10.125.125.101", "k8s", "dev", "the stack's build registry")),
+])
+def test_target_resolution_order(explicit, flag, configured, configured_tag, expected):
+    assert resolve(explicit, flag, configured, configured_tag, "10.125.125.101") == expected
+
+
+def test_no_registry_anywhere():
+    with pytest.raises(ValueError, match="no registry to push to"):
+        resolve(None, None, None, None, None)
+
+
+def test_the_host_reaches_the_build_registry_by_port_when_published():
+    assert artifact.build_registry_from_host(plan_of("dev")) == "10.125.125.101"
+    assert artifact.build_registry_from_host(plan_of("qa")) == "localhost:5050"
+
+
+def test_flux_manifests_plain():
+    docs = list(yaml.safe_load_all(artifact.flux_manifests(plan_of("dev"))))
+    repo, kustomization = docs
+    assert repo["kind"] == "OCIRepository" and repo["apiVersion"] == "source.toolkit.fluxcd.io/v1"
+    assert repo["spec"] == {"interval": "1m", "url": "oci://lok8s.local/k8s", "ref": {"tag": "dev"}, "insecure": True}
+    assert kustomization["spec"]["sourceRef"] == {"kind": "OCIRepository", "name": "kindreg-dev"}
+
+
+def test_flux_manifests_tls_trust_the_ca_through_a_secret():
+    secret, repo, _ = yaml.safe_load_all(artifact.flux_manifests(plan_of("qa"), ca_pem="PEM", tag="v1"))
+    assert secret["stringData"] == {"ca.crt": "PEM"}
+    assert repo["spec"]["certSecretRef"] == {"name": "kindreg-qa-ca"} and "insecure" not in repo["spec"]
+    assert repo["spec"]["ref"] == {"tag": "v1"}

@@ -7,7 +7,6 @@ runs in a private mount namespace where the rendered tree is mounted at the node
 from __future__ import annotations
 
 import itertools
-import re
 import os
 import signal
 import subprocess
@@ -19,6 +18,7 @@ import pytest
 
 from kindreg import scripts
 from tests.images import oci_layout
+from tests.netns import Netns, RegistryProcess
 from tests.requirements import need_root, need_tools
 
 TOOLS = ("ip", "unshare", "docker-registry", "containerd", "ctr", "skopeo", "curl", "openssl", "mkcert")
@@ -26,79 +26,6 @@ UPSTREAM_IP = "10.125.200.250"
 UPSTREAM = f"http://{UPSTREAM_IP}:5000"
 TEST_IMAGE = "library/kindreg-test"
 _names = itertools.count()
-
-
-class Netns:
-    def __init__(self, name: str, addresses: list[str]):
-        self.name = name
-        self.procs: list[subprocess.Popen] = []
-        subprocess.run(["ip", "netns", "add", name], check=True)
-        self.run("ip link set lo up")
-        for addr in addresses:
-            self.run(f"ip addr add {addr}/24 dev lo")
-
-    def run(self, command: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
-        out = subprocess.run(["ip", "netns", "exec", self.name, "sh", "-c", command],
-                             capture_output=True, text=True, **kw)
-        if check and out.returncode != 0:
-            raise AssertionError(f"{command!r} failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
-        return out
-
-    def start(self, argv: list[str], log: Path, env: Optional[dict] = None) -> subprocess.Popen:
-        proc = subprocess.Popen(["ip", "netns", "exec", self.name, *argv], stdout=log.open("w"),
-                                stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-                                start_new_session=True)
-        self.procs.append(proc)
-        return proc
-
-    def stop(self, proc: subprocess.Popen) -> None:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-
-    def wait_http(self, url: str, cacert: Optional[Path] = None, timeout: float = 15) -> None:
-        ca = f"--cacert {cacert}" if cacert else ""
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.run(f"curl -sf {ca} -o /dev/null {url}", check=False).returncode == 0:
-                return
-            time.sleep(0.2)
-        raise AssertionError(f"{url} did not answer within {timeout}s")
-
-    def close(self) -> None:
-        for p in self.procs:
-            self.stop(p)
-        subprocess.run(["ip", "netns", "del", self.name], check=False)
-
-
-class RegistryProcess:
-    """Debian's registry serving a rendered config; host-specific paths come from env overrides."""
-
-    def __init__(self, ns: Netns, workdir: Path, config: str, url: str, tls_dir: Optional[Path] = None,
-                 cacert: Optional[Path] = None):
-        workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "config.yml").write_text(config)
-        env = {"REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": str(workdir / "data"),
-               # the debug listener of the rendered config (:5001) would clash between registries
-               "REGISTRY_HTTP_DEBUG_ADDR": ""}
-        if tls_dir:
-            env["REGISTRY_HTTP_TLS_CERTIFICATE"] = str(tls_dir / "cert.pem")
-            env["REGISTRY_HTTP_TLS_KEY"] = str(tls_dir / "key.pem")
-        self.ns, self.log, self.url = ns, workdir / "registry.log", url
-        self.proc = ns.start(["docker-registry", "serve", str(workdir / "config.yml")], self.log, env)
-        ns.wait_http(f"{url}/v2/", cacert)
-
-    def stop(self) -> None:
-        self.ns.stop(self.proc)
-
-    def requests(self, path: str, methods: tuple = ("GET", "HEAD")) -> int:
-        """Access-log requests whose path starts with `path` (e.g. "/v2/library/x/manifests/")."""
-        found = re.findall(r'"([A-Z]+) (/v2/[^ ?"]*)', self.log.read_text())
-        return sum(1 for method, p in found if method in methods and p.startswith(path))
 
 
 class Containerd:

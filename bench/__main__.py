@@ -1,0 +1,70 @@
+"""`python -m bench`: kindreg's benchmarks, side by side in one run; a table and bench/results.json."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+from bench import coldwarm, program_cost, report, sharing
+from bench.common import Upstream, make_bench
+
+RESULTS = Path(__file__).parent / "results.json"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--only", choices=["sharing", "cold_warm", "concurrent", "program_cost"], action="append")
+    parser.add_argument("--rate", default="20mbit", help="the upstream link (tc tbf rate)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per cold/warm figure (medians)")
+    args = parser.parse_args()
+    only = set(args.only or ["sharing", "cold_warm", "concurrent", "program_cost"])
+    started = time.time()
+    results: list[dict] = []
+    if "program_cost" in only:
+        results += program_cost.measure()
+    if only & {"sharing", "cold_warm", "concurrent"}:
+        workdir = Path(tempfile.mkdtemp(prefix="kindreg-bench-"))
+        bench = make_bench(workdir)
+        # Sharing is about bytes, not time: an unshaped link keeps it quick.
+        if "sharing" in only:
+            upstream = Upstream(workdir / "fast", rate=None)
+            try:
+                for name, layers in sharing.IMAGE_SET.items():
+                    upstream.push(name, layers)
+                results += sharing.measure(bench, upstream)
+            finally:
+                bench.destroy_all()
+                upstream.close()
+        if only & {"cold_warm", "concurrent"}:
+            upstream = Upstream(workdir / "slow", rate=args.rate)
+            try:
+                for name, layers in sharing.IMAGE_SET.items():
+                    upstream.push(name, layers)
+                if "cold_warm" in only:
+                    results.append(coldwarm.measure_cold_warm(bench, upstream, args.runs))
+                if "concurrent" in only:
+                    results += coldwarm.measure_concurrent(bench, upstream)
+            finally:
+                bench.destroy_all()
+                upstream.close()
+    machine = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+               "docker": _docker_version(), "upstream_link": args.rate}
+    document = {"machine": machine, "seconds": round(time.time() - started, 1), "results": results}
+    RESULTS.write_text(json.dumps(document, indent=2) + "\n")
+    print(report.render(document))
+    print(f"\nwritten: {RESULTS}")
+    return 0
+
+
+def _docker_version() -> str:
+    import subprocess
+    out = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"], capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,216 @@
+"""What every measurement uses: the image set, the upstream, the machine, and how to read them."""
+from __future__ import annotations
+
+import random
+import re
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from components.program import Host
+from tests.images import oci_layout
+from tests.live import images as test_images
+from tests.live.conftest import BIN, sweep
+from tests.live.provider_double import Machine, command_environment
+from tests.netns import Netns, RegistryProcess, link_to_host
+
+UPSTREAM_IP, HOST_SIDE = "10.216.250.2", "10.216.250.1"
+UPSTREAM_PORT = 5000
+NAMES, PROJECTS, NET = "kindreg-bench", "bench", "10.216"
+MiB = 1024 * 1024
+
+
+def random_bytes(seed: int, size: int) -> bytes:
+    """Incompressible and reproducible: layer sizes are what crosses the link."""
+    return random.Random(seed).randbytes(size)
+
+
+# Three images sharing a base layer, as real images do: 16 + 3 x (8 + 4) MiB = 52 MiB unique.
+IMAGE_SET = {
+    f"bench/app{i}:1": [{"base.bin": random_bytes(1, 16 * MiB)},
+                        {f"lib{i}.bin": random_bytes(10 + i, 8 * MiB)},
+                        {f"app{i}.bin": random_bytes(20 + i, 4 * MiB)}]
+    for i in range(3)
+}
+
+
+def unique_bytes(image_set: dict) -> int:
+    seen = {}
+    for layers in image_set.values():
+        for layer in layers:
+            for name, data in layer.items():
+                seen[name] = len(data)
+    return sum(seen.values())
+
+
+class Upstream:
+    """Debian's registry in its own network namespace, behind a veth link shaped with tbf."""
+
+    def __init__(self, workdir: Path, rate: Optional[str]):
+        self.ns = Netns(f"kindreg-bench-up-{int(time.time()) % 100000}", [])
+        self.link = link_to_host(self.ns, HOST_SIDE, UPSTREAM_IP, rate=rate)
+        config = (f"version: 0.1\nlog: {{level: warn}}\nstorage: {{filesystem: {{rootdirectory: /unused}}}}\n"
+                  f'http: {{addr: "{UPSTREAM_IP}:{UPSTREAM_PORT}"}}\n')
+        self.registry = RegistryProcess(self.ns, workdir / "upstream", config, self.url)
+        self.workdir = workdir
+
+    @property
+    def url(self) -> str:
+        return f"http://{UPSTREAM_IP}:{UPSTREAM_PORT}"
+
+    def push(self, name: str, layers: list[dict]) -> None:
+        repo, tag = name.split(":")
+        layout = self.workdir / "oci" / repo.replace("/", "-")
+        oci_layout(layout, tag, layers)
+        self.ns.run(f"skopeo copy --insecure-policy --dest-tls-verify=false oci:{layout}:{tag} "
+                    f"docker://{UPSTREAM_IP}:{UPSTREAM_PORT}/{name}")
+
+    def blob_bytes(self, since: int = 0, repo: str = "bench/") -> tuple[int, int]:
+        """(bytes, requests) of blob GETs in the access log after line `since`."""
+        lines = self.registry.log.read_text().splitlines()[since:]
+        total = count = 0
+        for line in lines:
+            m = re.search(r'"GET /v2/([^ ]+)/blobs/sha256:[0-9a-f]+ HTTP/[0-9.]+" (\d+) (\d+)', line)
+            if m and m.group(1).startswith(repo.rstrip("/")) and m.group(2) == "200":
+                total += int(m.group(3))
+                count += 1
+        return total, count
+
+    def log_lines(self) -> int:
+        return len(self.registry.log.read_text().splitlines())
+
+    def settled(self, since: int, settle: float = 3.0) -> tuple[int, int]:
+        """Blob bytes once the access log has been still for `settle` seconds (proxies keep
+        filling their caches in the background after the client has its bytes)."""
+        last, stable_since = self.blob_bytes(since), time.time()
+        while time.time() - stable_since < settle:
+            time.sleep(0.25)
+            now = self.blob_bytes(since)
+            if now != last:
+                last, stable_since = now, time.time()
+        return last
+
+    def close(self) -> None:
+        self.ns.close()
+        subprocess.run(["ip", "link", "del", self.link], capture_output=True)
+
+
+@dataclass
+class Bench:
+    machine: Machine
+    host: Host
+    registry_image: str
+    node_image: str
+
+    @property
+    def client(self):
+        return self.machine.client
+
+    def up(self, stack: str, config: dict) -> dict:
+        return self.machine.up(stack, config, self.host)
+
+    def destroy_all(self) -> None:
+        for stack in sorted(self.machine.stacks, key=lambda s: s.startswith("shared")):
+            self.machine.destroy(stack)
+        sweep_bench(self.client)
+
+
+def sweep_bench(client) -> None:
+    sweep(client)
+    for c in client.containers.list(all=True):
+        if c.name.startswith((NAMES, f"{PROJECTS}-")):
+            c.remove(force=True)
+    for n in client.networks.list():
+        if n.name.startswith(NAMES):
+            n.remove()
+    for v in client.volumes.list():
+        if v.name.startswith(NAMES):
+            v.remove(force=True)
+
+
+def make_bench(workdir: Path) -> Bench:
+    import docker
+    import shutil
+
+    registry_image, node_image = test_images.built()
+    env = command_environment(BIN, node_image, sys.executable)
+    host = Host(project_dir=workdir, env=env, which=lambda tool: shutil.which(tool, path=env["PATH"]))
+    client = docker.from_env()
+    sweep_bench(client)
+    return Bench(Machine(client=client, command_env=env, workdir=workdir), host, registry_image, node_image)
+
+
+def shared_stack(bench: Bench) -> dict:
+    return {"kindreg:shared": {"network": {"name": f"{NAMES}-registries", "cidr": f"{NET}.200.0/24"},
+                               "prefix": NAMES, "image": bench.registry_image, "deleteVolumes": True,
+                               "mirrors": [{"name": "io-docker", "url": f"http://{UPSTREAM_IP}:{UPSTREAM_PORT}",
+                                            "host": "docker.io"}]}}
+
+
+def project_stack(bench: Bench, index: int, shared: bool, nodes: int = 1) -> dict:
+    regs = {"image": bench.registry_image, "deleteVolumes": True, "shared": {"enabled": shared}}
+    if not shared:
+        regs["mirrors"] = [{"name": "io-docker", "url": f"http://{UPSTREAM_IP}:{UPSTREAM_PORT}", "host": "docker.io"}]
+    return {"kindreg:cluster": {
+        "name": f"{PROJECTS}-p{index}", "network": {"name": f"{NAMES}-p{index}", "cidr": f"{NET}.{10 + index}.0/24"},
+        "registries": regs, "nodes": {"workers": nodes - 1, "image": bench.node_image}}}
+
+
+def exec_in(client, container: str, argv: list[str]) -> tuple[int, str]:
+    r = client.containers.get(container).exec_run(argv)
+    return r.exit_code, r.output.decode(errors="replace")
+
+
+def pull(client, node: str, ref: str, plain_http: bool = False) -> float:
+    """Seconds for `node` to pull `ref` (forgotten first, so every byte is fetched)."""
+    forget(client, node, ref)
+    argv = ["ctr", "images", "pull"] + (["--plain-http"] if plain_http else
+                                        ["--hosts-dir", "/etc/containerd/certs.d"]) + [ref]
+    start = time.monotonic()
+    code, out = exec_in(client, node, argv)
+    elapsed = time.monotonic() - start
+    if code != 0:
+        raise RuntimeError(f"{node} could not pull {ref}:\n{out[-500:]}")
+    return elapsed
+
+
+def forget(client, node: str, ref: str) -> None:
+    exec_in(client, node, ["ctr", "images", "rm", "--sync", ref])
+    exec_in(client, node, ["ctr", "content", "prune", "references"])
+
+
+def pull_all(client, nodes: list[str], refs: list[str]) -> float:
+    """All nodes pull all refs at the same moment; seconds until the last is done."""
+    start = time.monotonic()
+    with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+        list(pool.map(lambda n: [pull(client, n, r) for r in refs], nodes))
+    return time.monotonic() - start
+
+
+def disk_kib(client, container: str) -> int:
+    code, out = exec_in(client, container, ["du", "-sk", "/var/lib/registry"])
+    return int(out.split()[0]) if code == 0 else 0
+
+
+def memory_bytes(client, container: str) -> int:
+    stats = client.api.stats(container, stream=False)
+    mem = stats.get("memory_stats", {})
+    return int(mem.get("usage", 0) - (mem.get("stats", {}) or {}).get("inactive_file", 0))
+
+
+def registries(client) -> list[str]:
+    return sorted(c.name for c in client.containers.list() if c.labels.get("kindreg.managed") == "true"
+                  and c.labels.get("kindreg.role") in ("build", "cache", "mirror"))
+
+
+def mirrors(client) -> list[str]:
+    return [n for n in registries(client) if client.containers.get(n).labels.get("kindreg.role") == "mirror"]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)

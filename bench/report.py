@@ -1,0 +1,64 @@
+"""The benchmark table, from the results document (also used to refresh the README)."""
+from __future__ import annotations
+
+from kindreg.text import table
+
+MiB = 1024 * 1024
+
+
+def _mib(n: float) -> str:
+    return f"{n / MiB:.1f}"
+
+
+def table_lines(document: dict) -> list[str]:
+    out: list[str] = []
+    by = {}
+    for r in document["results"]:
+        by.setdefault(r["measurement"], []).append(r)
+    if "sharing" in by:
+        first = by["sharing"][0]["params"]
+        out.append(f"1. Upstream traffic and disk: P projects pulling the same {first['images']} images "
+                   f"({_mib(first['image_set_bytes'])} MiB unique), shared mirrors vs own mirrors")
+        rows = [("P", "upstream MiB shared/own", "ratio", "mirror disk MiB shared/own", "ratio",
+                 "registries shared/own", "registry memory MiB shared/own", "ratio")]
+        for r in by["sharing"]:
+            s, o, q = r["raw"]["shared"], r["raw"]["own_mirrors"], r["ratios"]
+            rows.append((str(r["params"]["projects"]),
+                         f"{_mib(s['upstream_bytes'])} / {_mib(o['upstream_bytes'])}", f"{q['upstream_bytes']:.2f}",
+                         f"{_mib(s['mirror_disk_bytes'])} / {_mib(o['mirror_disk_bytes'])}", f"{q['mirror_disk_bytes']:.2f}",
+                         f"{s['registry_containers']} / {o['registry_containers']}",
+                         f"{_mib(s['registry_memory_bytes'])} / {_mib(o['registry_memory_bytes'])}",
+                         f"{q['registry_memory_bytes']:.2f}"))
+        out += table(rows)
+    if "cold_warm" in by:
+        r = by["cold_warm"][0]
+        out.append(f"2. Pulling the image set through a {document['machine'].get('upstream_link')} upstream link "
+                   f"(median of {r['params']['runs']} runs; ratio to a direct pull)")
+        rows = [("source", "seconds", "ratio")]
+        rows += [(k.replace("_", " "), f"{v:.2f}", f"{r['ratios'][k]:.2f}") for k, v in r["medians_seconds"].items()]
+        out += table(rows)
+        out.append(f"  upstream bytes, cold pull through the mirror / direct pull: "
+                   f"{r['upstream_bytes_ratio_cold_to_direct']:.2f}")
+    if "concurrent_cold" in by:
+        out.append("3. N nodes pulling the same uncached image at once through one mirror")
+        rows = [("N", "image MiB", "seconds to last node", "upstream MiB", "upstream bytes per image")]
+        for r in by["concurrent_cold"]:
+            rows.append((str(r["params"]["nodes"]), _mib(r["params"]["image_bytes"]),
+                         f"{r['raw']['seconds_to_last_node']:.2f}", _mib(r["raw"]["upstream_bytes"]),
+                         f"{r['ratios']['upstream_bytes_per_image']:.2f}"))
+        out += table(rows)
+    if "program_cost" in by:
+        out.append("4. Building the Pulumi graph under mocks (median of 5)")
+        rows = [("mirrors", "nodes", "resources", "seconds", "ms per resource")]
+        for r in by["program_cost"]:
+            raw = r["raw"]
+            count = raw.get("shared_resources", 0) + raw["project_resources"]
+            seconds = raw.get("shared_seconds", 0) + raw["project_seconds"]
+            rows.append((str(r["params"]["mirrors"]), str(r["params"]["nodes"]), str(count), f"{seconds:.3f}",
+                         f"{r['ratios']['ms_per_resource']:.2f}"))
+        out += table(rows)
+    return out
+
+
+def render(document: dict) -> str:
+    return "\n".join(table_lines(document))

@@ -167,8 +167,9 @@ def exec_in(client, container: str, argv: list[str]) -> tuple[int, str]:
 
 
 def pull(client, node: str, ref: str, plain_http: bool = False) -> float:
-    """Seconds for `node` to pull `ref` (forgotten first, so every byte is fetched)."""
-    forget(client, node, ref)
+    """Seconds for `node` to pull `ref`, starting from an empty content store (no image of an
+    earlier measurement can lend it a layer), so every byte is fetched."""
+    forget_all(client, node)
     argv = ["ctr", "images", "pull"] + (["--plain-http"] if plain_http else
                                         ["--hosts-dir", "/etc/containerd/certs.d"]) + [ref]
     start = time.monotonic()
@@ -179,9 +180,12 @@ def pull(client, node: str, ref: str, plain_http: bool = False) -> float:
     return elapsed
 
 
-def forget(client, node: str, ref: str) -> None:
-    exec_in(client, node, ["ctr", "images", "rm", "--sync", ref])
-    exec_in(client, node, ["ctr", "content", "prune", "references"])
+def forget_all(client, node: str) -> None:
+    exec_in(client, node, ["sh", "-c", "ctr images ls -q | while read -r ref; do ctr images rm --sync \"$ref\"; done; "
+                                       "ctr content prune references"])
+    code, out = exec_in(client, node, ["ctr", "content", "ls", "-q"])
+    if out.strip():
+        raise RuntimeError(f"{node} still holds content after forgetting everything:\n{out[:300]}")
 
 
 def pull_all(client, nodes: list[str], refs: list[str]) -> float:
@@ -189,6 +193,27 @@ def pull_all(client, nodes: list[str], refs: list[str]) -> float:
     start = time.monotonic()
     with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
         list(pool.map(lambda n: [pull(client, n, r) for r in refs], nodes))
+    return time.monotonic() - start
+
+
+def layer_digests(layers: list[dict]) -> list[str]:
+    """Digests of the gzipped layers, as tests.images writes them (reproducible)."""
+    import hashlib
+
+    from tests.images import layer
+    return [hashlib.sha256(layer(files)[0]).hexdigest() for files in layers]
+
+
+def wait_filled(client, mirror: str, digests: list[str], timeout: float = 300) -> float:
+    """Seconds until the mirror's storage holds every blob: distribution moves a blob into place
+    only when its background fetch completes, so then no fill is in flight."""
+    paths = [f"/var/lib/registry/docker/registry/v2/blobs/sha256/{d[:2]}/{d}/data" for d in digests]
+    check = " && ".join(f"test -f {p}" for p in paths)
+    start = time.monotonic()
+    while exec_in(client, mirror, ["sh", "-c", check])[0] != 0:
+        if time.monotonic() - start > timeout:
+            raise RuntimeError(f"{mirror} did not cache {len(digests)} blobs within {timeout}s")
+        time.sleep(0.2)
     return time.monotonic() - start
 
 

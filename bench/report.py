@@ -34,11 +34,13 @@ def table_lines(document: dict) -> list[str]:
         r = by["cold_warm"][0]
         out.append(f"2. Pulling the image set through a {document['machine'].get('upstream_link')} upstream link "
                    f"(median of {r['params']['runs']} runs; ratio to a direct pull)")
-        rows = [("source", "seconds", "ratio")]
-        rows += [(k.replace("_", " "), f"{v:.2f}", f"{r['ratios'][k]:.2f}") for k, v in r["medians_seconds"].items()]
+        rows = [("source", "seconds", "ratio", "upstream MiB")]
+        rows += [(k.replace("_", " "), f"{v:.2f}", f"{r['ratios'][k]:.2f}", _mib(r["upstream_bytes_medians"][k]))
+                 for k, v in r["medians_seconds"].items()]
         out += table(rows)
         out.append(f"  upstream bytes, cold pull through the mirror / direct pull: "
-                   f"{r['upstream_bytes_ratio_cold_to_direct']:.2f}")
+                   f"{r['upstream_bytes_ratio_cold_to_direct']:.2f}; the mirror's cache was complete "
+                   f"{max(r['raw']['cache_filled_seconds_after_cold_pull']):.1f}s (at most) after the cold pull finished")
     if "concurrent_cold" in by:
         out.append("3. N nodes pulling the same uncached image at once through one mirror")
         rows = [("N", "image MiB", "seconds to last node", "upstream MiB", "upstream bytes per image")]
@@ -48,7 +50,7 @@ def table_lines(document: dict) -> list[str]:
                          f"{r['ratios']['upstream_bytes_per_image']:.2f}"))
         out += table(rows)
     if "program_cost" in by:
-        out.append(f"4. Building the Pulumi graph under mocks (median of 5), beside a control program "
+        out.append("4. Building the Pulumi graph under mocks (median of 5), beside a control program "
                    "registering as many bare resources")
         rows = [("stacks", "mirrors", "nodes", "resources", "seconds", "ms/resource", "control ms/resource",
                  "kindreg/control")]

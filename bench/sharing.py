@@ -1,10 +1,11 @@
 """1. Upstream traffic and disk for P projects: shared mirrors versus one set per project."""
 from __future__ import annotations
 
-from bench.common import (IMAGE_SET, Bench, Upstream, disk_kib, memory_bytes, mirrors, project_stack,
-                          pull, registries, shared_stack, unique_bytes)
+from bench.common import (IMAGE_SET, Bench, Upstream, disk_kib, layer_digests, memory_bytes, mirrors,
+                          project_stack, pull, registries, shared_stack, unique_bytes, wait_filled)
 
 REFS = [f"docker.io/{name}" for name in IMAGE_SET]
+DIGESTS = sorted({d for layers in IMAGE_SET.values() for d in layer_digests(layers)})
 
 
 def run_mode(bench: Bench, upstream: Upstream, projects: int, shared: bool) -> dict:
@@ -15,7 +16,9 @@ def run_mode(bench: Bench, upstream: Upstream, projects: int, shared: bool) -> d
         out = bench.up(f"p{i}", project_stack(bench, i, shared))
         for ref in REFS:  # each cluster pulls the image set, one after another
             pull(bench.client, out["nodes"][0], ref)
-    fetched, requests = upstream.settled(since)
+        for mirror in mirrors(bench.client):  # the cache is complete before the next cluster pulls
+            wait_filled(bench.client, mirror, DIGESTS)
+    fetched, requests = upstream.settled(since, settle=1.0)
     regs = registries(bench.client)
     figures = {
         "upstream_bytes": fetched,

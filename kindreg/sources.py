@@ -82,7 +82,7 @@ def read_yaml(path: Path, read: ReadText, shown_as: Optional[str] = None) -> obj
     return load_yaml(text, name)
 
 
-def _read_text(path: Path) -> str:
+def read_text(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 
 
@@ -164,7 +164,7 @@ def _unknown(d: dict, allowed: tuple, at: str) -> list:
 
 
 def from_config_map(config: dict, stack: str, source: str, project_dir: Path,
-                    read: ReadText = _read_text) -> Loaded:
+                    read: ReadText = read_text) -> Loaded:
     """Load a stack from its config map (the `config:` of Pulumi.<stack>.yaml)."""
     ours = {k: v for k, v in config.items() if str(k).startswith(f"{NS}:")}
     problems = _unknown(ours, KNOWN_KEYS, "")
@@ -203,7 +203,7 @@ def stack_file(project_dir: Path, stack: str) -> Path:
     return project_dir / f"Pulumi.{stack}.yaml"
 
 
-def read_stack_config(project_dir: Path, stack: str, read: ReadText = _read_text) -> dict:
+def read_stack_config(project_dir: Path, stack: str, read: ReadText = read_text) -> dict:
     path = stack_file(project_dir, stack)
     doc = read_yaml(path, read, path.name) or {}
     if not isinstance(doc, dict) or not isinstance(doc.get("config", {}), dict):
@@ -211,12 +211,12 @@ def read_stack_config(project_dir: Path, stack: str, read: ReadText = _read_text
     return doc.get("config") or {}
 
 
-def load_stack(project_dir: Path, stack: str, read: ReadText = _read_text) -> Loaded:
+def load_stack(project_dir: Path, stack: str, read: ReadText = read_text) -> Loaded:
     config = read_stack_config(project_dir, stack, read)
     return from_config_map(config, stack, stack_file(project_dir, stack).name, project_dir, read)
 
 
-def load_file(path: Path, stack: Optional[str] = None, read: ReadText = _read_text) -> LoadedProject:
+def load_file(path: Path, stack: Optional[str] = None, read: ReadText = read_text) -> LoadedProject:
     doc = read_yaml(path, read)
     return project_from_lok8s(doc, stack or _name_of(doc) or path.stem, str(path))
 

@@ -10,13 +10,13 @@ from typing import Optional, Union
 
 from .errors import ConfigError, MissingFile, Problem, problem
 from .plan import ProjectPlan, SharedPlan, SharedView, plan_project, plan_shared
-from .sources import Loaded, LoadedProject, LoadedShared, ReadText, _read_text, load_stack, stack_file
+from .sources import Loaded, LoadedProject, LoadedShared, ReadText, read_text, load_stack, stack_file
 
 Plan = Union[SharedPlan, ProjectPlan]
 
 
 def shared_view_for(project: LoadedProject, project_dir: Path,
-                    read: ReadText = _read_text) -> Optional[SharedView]:
+                    read: ReadText = read_text) -> Optional[SharedView]:
     if not project.config.shared_mode:
         return None
     name = project.config.registries.shared.stack
@@ -35,7 +35,7 @@ def _not_shared(project: LoadedProject, name: str) -> Problem:
                    "stack that has kindreg:shared")
 
 
-def plan_loaded(loaded: Loaded, project_dir: Path, read: ReadText = _read_text) -> Plan:
+def plan_loaded(loaded: Loaded, project_dir: Path, read: ReadText = read_text) -> Plan:
     if isinstance(loaded, LoadedShared):
         return plan_shared(loaded.config, loaded.stack)
     view = shared_view_for(loaded, project_dir, read)

@@ -68,3 +68,17 @@ def test_flux_manifests_tls_trust_the_ca_through_a_secret():
     assert secret["stringData"] == {"ca.crt": "PEM"}
     assert repo["spec"]["certSecretRef"] == {"name": "kindreg-qa-ca"} and "insecure" not in repo["spec"]
     assert repo["spec"]["ref"] == {"tag": "v1"}
+
+
+def test_push_cli_errors(tmp_path, capsys):
+    from kindreg import cli
+    from tests.helpers import PROJECT
+
+    assert cli.main(["push", "--project-dir", str(PROJECT), "--stack", "shared"]) == 2
+    assert "stack shared is the shared mirrors stack; give a project stack" in capsys.readouterr().err
+    assert cli.main(["push", str(tmp_path / "absent"), "oci://127.0.0.1:9/k8s"]) == 2
+    assert "is not a directory of manifests" in capsys.readouterr().err
+    d = manifests(tmp_path, {"a.yaml": "a"})
+    assert cli.main(["push", str(d), "oci://127.0.0.1:9/k8s", "--plain-http"]) == 1
+    assert capsys.readouterr().err.startswith("push: pushing to 127.0.0.1:9/k8s:dev failed: ")
+    assert cli.main(["push", str(d), "oci://a/b", "oci://c/d"]) == 2

@@ -1,6 +1,7 @@
 """Push a manifests directory as a Flux OCI artifact, through the ORAS client library."""
 from __future__ import annotations
 
+import socket
 import tempfile
 from pathlib import Path
 from typing import Optional
@@ -12,10 +13,23 @@ class PushError(Exception):
     """The registry refused the artifact, or could not be reached."""
 
 
+def reachable(registry: str, tls: bool, timeout: float = 5.0) -> None:
+    """Fail fast when nothing listens: the ORAS client retries a refused connection for two
+    minutes (sleeps of 3, 5, 11, 29 and 83 s) before it gives up."""
+    host, _, port = registry.rpartition(":") if registry.count(":") == 1 else (registry, "", "")
+    address = (host or registry, int(port) if port.isdigit() else (443 if tls else 80))
+    try:
+        socket.create_connection(address, timeout=timeout).close()
+    except OSError as err:
+        raise PushError(f"cannot reach the registry {registry} ({err.strerror or err}); is it running, "
+                        f"and is the address right?") from None
+
+
 def push(directory: Path, target: artifact.Target, tls: bool, ca_file: Optional[str] = None) -> str:
     """Push `directory` to `target`; returns the manifest digest."""
     import oras.provider  # imported here: only `push` needs the registry client
 
+    reachable(target.registry, tls)
     data = artifact.package(directory)
     with tempfile.TemporaryDirectory(prefix="kindreg-push-") as tmp:
         layer = Path(tmp) / artifact.LAYER_TITLE

@@ -78,7 +78,6 @@ class Registry(pulumi.ComponentResource):
             # Fixed container names: the old container must go before the new one is created.
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
-        self.url = plan.url
         self.register_outputs({"name": plan.container, "ip": plan.ip, "url": plan.url,
                                "host": plan.host, "volume": self.volume.name})
 

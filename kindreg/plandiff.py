@@ -57,25 +57,27 @@ def _bool(value: Any) -> str:
     return "true" if value else "false"
 
 
+def _keyed(old: dict, new: dict, fields: tuple[str, ...], describe, name) -> list[str]:
+    """+ added, - removed, ~ changed (field by field), over two maps keyed alike."""
+    lines = []
+    for key in sorted(set(old) | set(new)):
+        if key not in old:
+            lines.append(f"+ {describe(new[key])}")
+        elif key not in new:
+            lines.append(f"- {describe(old[key])}")
+        elif changed := _changes(old[key], new[key], fields):
+            lines.append(f"~ {name(new[key])}: {', '.join(changed)}")
+    return lines
+
+
 def diff_stack(old: dict, new: dict) -> list[str]:
-    lines: list[str] = []
-    old_nets = {n["name"]: n for n in old.get("networks", [])}
-    new_nets = {n["name"]: n for n in new.get("networks", [])}
-    for name in sorted(set(old_nets) | set(new_nets)):
-        if name not in old_nets:
-            lines.append(f"+ network {name} {new_nets[name]['subnet']}")
-        elif name not in new_nets:
-            lines.append(f"- network {name} {old_nets[name]['subnet']}")
-        elif changed := _changes(old_nets[name], new_nets[name], NETWORK_FIELDS):
-            lines.append(f"~ network {name}: {', '.join(changed)}")
-    old_regs, new_regs = _registries(old), _registries(new)
-    for name in sorted(set(old_regs) | set(new_regs)):
-        if name not in old_regs:
-            lines.append(f"+ {_describe(new_regs[name])}")
-        elif name not in new_regs:
-            lines.append(f"- {_describe(old_regs[name])}")
-        elif changed := _changes(old_regs[name], new_regs[name], REGISTRY_FIELDS):
-            lines.append(f"~ {new_regs[name]['_kind']} {name}: {', '.join(changed)}")
+    def networks(plan: dict) -> dict[str, dict]:
+        return {n["name"]: n for n in plan.get("networks", [])}
+
+    lines = _keyed(networks(old), networks(new), NETWORK_FIELDS,
+                   lambda n: f"network {n['name']} {n['subnet']}", lambda n: f"network {n['name']}")
+    lines += _keyed(_registries(old), _registries(new), REGISTRY_FIELDS, _describe,
+                    lambda r: f"{r['_kind']} {r['container']}")
     if old.get("tls") != new.get("tls") and old and new:
         lines.append(f"~ stack tls {_bool(old.get('tls'))} -> {_bool(new.get('tls'))}")
     return lines

@@ -121,16 +121,7 @@ class Bench:
 
 
 def sweep_bench(client) -> None:
-    sweep(client)
-    for c in client.containers.list(all=True):
-        if c.name.startswith((NAMES, f"{PROJECTS}-")):
-            c.remove(force=True)
-    for n in client.networks.list():
-        if n.name.startswith(NAMES):
-            n.remove()
-    for v in client.volumes.list():
-        if v.name.startswith(NAMES):
-            v.remove(force=True)
+    sweep(client, (NAMES, f"{PROJECTS}-"))
 
 
 def make_bench(workdir: Path) -> Bench:

@@ -41,7 +41,10 @@ class Host:
     exists: Callable[[str], bool] = os.path.exists
 
     def caroot(self) -> Optional[str]:
-        return mkcert_caroot(self.env, self.which)
+        # Asked by the preflight and again for the CA copy: run `mkcert -CAROOT` once.
+        if not hasattr(self, "_caroot"):
+            self._caroot = mkcert_caroot(self.env, self.which)
+        return self._caroot
 
     def read_text(self, path: Path) -> str:
         return path.read_text(encoding="utf-8")
@@ -147,9 +150,10 @@ def build_project(plan: ProjectPlan, loaded: Loaded, host: Host) -> dict:
         plan=plan, credentials=creds, tls=cert.files if cert else None))
     certs_dir = str(host.project_dir / plan.certs_dir)
     ca = preflight.ca_file(host.caroot, host.exists) if plan.needs_ca else None
+    ca_pem = host.read_text(Path(ca)) if ca else None
     tree = CertsTree(f"{plan.stack}-certs", CertsTreeArgs(
         directory=certs_dir, files=render.hosts_files(plan), ca_source=ca,
-        ca_fingerprint=_sha256(host, ca) if ca else None))
+        ca_fingerprint=hashlib.sha256(ca_pem.encode()).hexdigest() if ca_pem else None))
     outputs = {
         "project": plan.project,
         "network": plan.network.to_json(),
@@ -158,8 +162,7 @@ def build_project(plan: ProjectPlan, loaded: Loaded, host: Host) -> dict:
         "mirrors": [_endpoint(m) for m in plan.mirrors],
         "certsDir": certs_dir,
         # Flux OCIRepository + Kustomization for what `python -m kindreg push --stack` pushes.
-        "flux": artifact.flux_manifests(plan, host.read_text(Path(ca)) if ca and plan.build.tls else None,
-                                        tag=plan_tag(loaded)),
+        "flux": artifact.flux_manifests(plan, ca_pem if plan.build.tls else None, tag=plan_tag(loaded)),
     }
     if plan.nodes.enabled:
         cluster = KindCluster(plan.stack, KindClusterArgs(
@@ -180,7 +183,3 @@ def plan_tag(loaded: Loaded) -> str:
 def _endpoint(reg) -> dict:
     return {"name": reg.name, "container": reg.container, "ip": reg.ip, "url": reg.url,
             "host": reg.host, "scheme": reg.scheme, "upstream": reg.upstream}
-
-
-def _sha256(host: Host, path: str) -> str:
-    return hashlib.sha256(host.read_text(Path(path)).encode()).hexdigest()

@@ -17,6 +17,7 @@ from . import artifact, cache as cache_view, doctor as doctor_view, document, ho
 from . import plandiff, push as push_artifact, status as status_view
 from .engine import DockerCli, Engine, EngineError, label
 from .errors import ConfigError
+from .render import LABEL
 from .text import table
 from .plan import ProjectPlan, SharedPlan
 from .sources import load_file, load_stack
@@ -78,10 +79,12 @@ def validate(args: argparse.Namespace) -> int:
 @command("plan", "print every network, registry, address and file the stack would have", _plan_args)
 def plan(args: argparse.Namespace) -> int:
     if args.all:
-        stacks = {s: document.plan_document(_plan_for(args, s)) for s in stacks_in(args.project_dir)}
-        everything = {"format": plandiff.ALL_FORMAT, "stacks": stacks}
-        print(json.dumps(everything, indent=2) if args.json else "\n\n".join(
-            describe(_plan_for(args, s)) for s in stacks))
+        plans = {s: _plan_for(args, s) for s in stacks_in(args.project_dir)}
+        if args.json:
+            stacks = {s: document.plan_document(p) for s, p in plans.items()}
+            print(json.dumps({"format": plandiff.ALL_FORMAT, "stacks": stacks}, indent=2))
+        else:
+            print("\n\n".join(describe(p) for p in plans.values()))
         return EXIT_OK
     if not (args.stack or args.file):
         print("plan needs --stack NAME, --file PATH or --all", file=sys.stderr)
@@ -92,6 +95,11 @@ def plan(args: argparse.Namespace) -> int:
     else:
         print(describe(result))
     return EXIT_OK
+
+
+def _local_ca() -> Optional[str]:
+    """mkcert's rootCA.pem on this machine, if its CA exists."""
+    return preflight.ca_file(lambda: hostfacts.mkcert_caroot(os.environ), os.path.exists)
 
 
 # The engine the day-two commands read; tests substitute a fake.
@@ -127,7 +135,7 @@ def doctor(args: argparse.Namespace) -> int:
         plans.append((plan_loaded(loaded, args.project_dir), loaded.prefix))
     facts = doctor_view.HostFacts(
         which=shutil.which,
-        ca_file=lambda: preflight.ca_file(lambda: hostfacts.mkcert_caroot(os.environ), os.path.exists),
+        ca_file=_local_ca,
         trusted=hostfacts.ca_trusted, port_free=hostfacts.port_free)
     passed, report = doctor_view.run(plans, ENGINE(), facts)
     print(report)
@@ -174,7 +182,7 @@ def cache(args: argparse.Namespace) -> int:
               f"run `pulumi up -s {args.stack}` first", file=sys.stderr)
         return EXIT_FAIL
     host, tls = registry
-    ca = preflight.ca_file(lambda: hostfacts.mkcert_caroot(os.environ), os.path.exists) if tls else None
+    ca = _local_ca() if tls else None
     print(f"caching {len(args.images)} image(s) in {host} (stack {args.stack}'s cache registry)")
     results = cache_view.cache_images(args.images, host, tls, COPIER(ca), args.parallel, args.insecure_source)
     print(cache_view.summary(results))
@@ -188,9 +196,9 @@ COPIER: Callable[[Optional[str]], "cache_view.Copier"] = cache_view.Skopeo
 def cache_registry(engine: Engine, stack: str) -> Optional[tuple[str, bool]]:
     """(address, tls) of the stack's running cache registry, from the labels kindreg sets."""
     for c in engine.containers():
-        if (label(c, "kindreg.role"), label(c, "kindreg.stack")) == ("cache", stack) and \
+        if (label(c, f"{LABEL}role"), label(c, f"{LABEL}stack")) == ("cache", stack) and \
                 (c.get("State") or {}).get("Running"):
-            return label(c, "kindreg.ip") or "", label(c, "kindreg.scheme") == "https"
+            return label(c, f"{LABEL}ip") or "", label(c, f"{LABEL}scheme") == "https"
     return None
 
 
@@ -230,7 +238,7 @@ def push(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     own = plan is not None and target.registry == build
     tls = plan.build.tls if own else not args.plain_http
-    ca = preflight.ca_file(lambda: hostfacts.mkcert_caroot(os.environ), os.path.exists) if own and tls else None
+    ca = _local_ca() if own and tls else None
     try:
         manifest = push_artifact.push(directory, target, tls, ca)
     except push_artifact.PushError as err:

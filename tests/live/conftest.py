@@ -176,10 +176,10 @@ def live(engine, test_images, tmp_path_factory):
         yield machine
 
 
-def sweep(client) -> None:
+def sweep(client, prefixes: tuple = LIVE_PREFIXES) -> None:
     """Remove whatever a failed scenario left behind, by the names the tests use."""
     def ours(name: str) -> bool:
-        return name.startswith(LIVE_PREFIXES)
+        return name.startswith(prefixes)
     for c in client.containers.list(all=True):
         if ours(c.name):
             c.remove(force=True)

@@ -22,15 +22,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import docker
 import docker.errors
 from pulumi.runtime import mocks as pmocks
-from pulumi.runtime import rpc
 
 from components import program
-from tests.mocks.harness import run_program
+from tests.mocks.harness import run_program, unwrap as plain
 
 _STATE_LOCK = threading.Lock()  # guards the double's state; Docker work runs in parallel, as the engine's does
 _CLIENTS = threading.local()
@@ -41,20 +40,6 @@ def _client() -> docker.DockerClient:
     if not hasattr(_CLIENTS, "client"):
         _CLIENTS.client = docker.from_env()
     return _CLIENTS.client
-_SECRET = rpc._special_secret_sig
-
-
-def plain(value: Any) -> Any:
-    """Secrets unwrapped: the double hands real values to Docker, as a provider does."""
-    if isinstance(value, dict):
-        if value.get(rpc._special_sig_key) == _SECRET:
-            return plain(value.get("value"))
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)  # protobuf carries every number as a double
-    return value
 
 
 @dataclass

@@ -92,14 +92,17 @@ def _secret_paths(value: Any, path: str = "") -> set:
     return set()
 
 
-def _unwrap(value: Any) -> Any:
-    """Inputs as plain values; which of them were secret is kept in `secret_inputs`."""
+def unwrap(value: Any) -> Any:
+    """Inputs as plain values: secrets unwrapped (which were secret is kept in `secret_inputs`),
+    and numbers as the program wrote them (protobuf carries every number as a double)."""
     if isinstance(value, dict):
         if value.get(SIG_KEY) == SECRET_SIG:
-            return _unwrap(value.get("value"))
-        return {k: _unwrap(v) for k, v in value.items()}
+            return unwrap(value.get("value"))
+        return {k: unwrap(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_unwrap(v) for v in value]
+        return [unwrap(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     return value
 
 
@@ -115,7 +118,7 @@ class RecordingMonitor(pmocks.MockMonitor):
         raw = json_format.MessageToDict(request.object)
         self.records.append(Registered(
             type=request.type, name=request.name, urn=response.urn, parent=request.parent,
-            inputs=_unwrap(rpc.deserialize_properties(request.object)), secret_inputs=_secret_paths(raw),
+            inputs=unwrap(rpc.deserialize_properties(request.object)), secret_inputs=_secret_paths(raw),
             dependencies=list(request.dependencies),
             property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
             retain_on_delete=request.retainOnDelete, delete_before_replace=request.deleteBeforeReplace,

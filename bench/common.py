@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Optional
 
 from components.program import Host
+from kindreg.core.vocabulary import MANAGED_VALUE, Label, Role
 from tests.images import oci_layout
 from tests.live import images as test_images
 from tests.live.conftest import BIN, sweep
@@ -220,12 +221,12 @@ def memory_bytes(client, container: str) -> int:
 
 
 def registries(client) -> list[str]:
-    return sorted(c.name for c in client.containers.list() if c.labels.get("kindreg.managed") == "true"
-                  and c.labels.get("kindreg.role") in ("build", "cache", "mirror"))
+    return sorted(c.name for c in client.containers.list() if c.labels.get(Label.MANAGED) == MANAGED_VALUE
+                  and c.labels.get(Label.ROLE) in tuple(Role))
 
 
 def mirrors(client) -> list[str]:
-    return [n for n in registries(client) if client.containers.get(n).labels.get("kindreg.role") == "mirror"]
+    return [n for n in registries(client) if client.containers.get(n).labels.get(Label.ROLE) == Role.MIRROR]
 
 
 def median(values: list[float]) -> float:

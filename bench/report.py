@@ -1,7 +1,7 @@
 """The benchmark table, from the results document (also used to refresh the README)."""
 from __future__ import annotations
 
-from kindreg.text import table
+from kindreg.core.text import table
 
 MiB = 1024 * 1024
 

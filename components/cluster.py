@@ -7,7 +7,9 @@ from typing import Optional
 import pulumi
 from pulumi_command import local
 
-from kindreg import scripts
+from kindreg.core import scripts
+
+from . import common
 
 KIND_WAIT = "120s"
 
@@ -44,7 +46,7 @@ class KindCluster(pulumi.ComponentResource):
                 f"{name}-connect",
                 create=scripts.NETWORK_CONNECT, update=scripts.NETWORK_CONNECT,
                 delete=scripts.NETWORK_DISCONNECT,
-                environment={**env, "KINDREG_NETWORK": args.shared_network},
+                environment={**env, **common.python_step_environment(), "KINDREG_NETWORK": args.shared_network},
                 triggers=[self.cluster.stdout],
                 opts=after_cluster,
             )

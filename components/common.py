@@ -1,13 +1,17 @@
 """Resources both stack roles declare the same way: a network and the registry image."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pulumi
 import pulumi_docker as docker
 
-from kindreg import render
-from kindreg.plan import NetworkPlan
+from kindreg.core import render
+from kindreg.core.plan import NetworkPlan
 
 BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent  # holds the kindreg package
 
 
 def network(name: str, plan: NetworkPlan, stack: str, parent: pulumi.Resource) -> docker.Network:
@@ -29,3 +33,8 @@ def registry_image(name: str, image: str, parent: pulumi.Resource) -> docker.Rem
     # keep_locally: other stacks run the same image; destroying this one must not remove it.
     return docker.RemoteImage(name, name=image, keep_locally=True,
                               opts=pulumi.ResourceOptions(parent=parent))
+
+
+def python_step_environment() -> dict[str, str]:
+    """How a Command runs the project's own code: this interpreter, this checkout on PYTHONPATH."""
+    return {"KINDREG_PYTHON": sys.executable, "PYTHONPATH": str(PROJECT_ROOT)}

@@ -7,7 +7,7 @@ from typing import Optional
 import pulumi
 from pulumi_command import local
 
-from kindreg import scripts
+from kindreg.core import scripts
 
 
 @dataclass

@@ -8,7 +8,6 @@ is declared: a failure creates nothing.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -17,12 +16,14 @@ from typing import Callable, Mapping, Optional
 
 import pulumi
 
-from kindreg import artifact, credentials, preflight, render
-from kindreg.errors import ConfigError, problem
-from kindreg.hostfacts import mkcert_caroot
-from kindreg.plan import ProjectPlan, SharedPlan, SharedView, plan_project, plan_shared
-from kindreg.sources import (KEY_CLUSTER, KEY_CLUSTER_FILE, KEY_SHARED, Loaded, LoadedShared,
-                             from_config_map)
+from kindreg.adapters import files
+from kindreg.adapters.mkcert import LocalCA
+from kindreg.core import artifact, credentials, preflight, render
+from kindreg.core.errors import ConfigError, problem
+from kindreg.core.plan import ProjectPlan, SharedExport, SharedPlan, plan_project, plan_shared
+from kindreg.core.sources import (KEY_CLUSTER, KEY_CLUSTER_FILE, KEY_SHARED, Loaded, LoadedShared,
+                                  from_config_map)
+from kindreg.core.vocabulary import Role
 
 from .cluster import KindCluster, KindClusterArgs
 from .containerd import CertsTree, CertsTreeArgs
@@ -40,22 +41,18 @@ class Host:
     which: Callable[[str], Optional[str]] = shutil.which
     exists: Callable[[str], bool] = os.path.exists
 
-    def caroot(self) -> Optional[str]:
-        # Asked by the preflight and again for the CA copy: run `mkcert -CAROOT` once.
-        if not hasattr(self, "_caroot"):
-            self._caroot = mkcert_caroot(self.env, self.which)
-        return self._caroot
+    @property
+    def ca(self) -> LocalCA:
+        # Asked by the preflight and again for the CA copy: one lookup (`mkcert -CAROOT` once).
+        if not hasattr(self, "_ca"):
+            self._ca = LocalCA(self.env, self.which, self.exists)
+        return self._ca
 
     def read_text(self, path: Path) -> str:
-        return path.read_text(encoding="utf-8")
+        return files.read_text(path)
 
     def docker_config(self) -> Optional[dict]:
-        base = Path(self.env["DOCKER_CONFIG"]) if self.env.get("DOCKER_CONFIG") else \
-            Path(self.env.get("HOME", "~")).expanduser() / ".docker"
-        try:
-            return json.loads((base / "config.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
+        return files.docker_config(self.env)
 
 
 async def main(host: Optional[Host] = None) -> dict:
@@ -83,7 +80,7 @@ def load(stack: str, host: Host) -> Loaded:
     return from_config_map(config, stack, f"stack {stack} config", host.project_dir, host.read_text)
 
 
-async def read_shared_stack(name: str) -> SharedView:
+async def read_shared_stack(name: str) -> SharedExport:
     ref = pulumi.StackReference(name)
     try:
         details = await ref.get_output_details("kindreg")
@@ -93,7 +90,7 @@ async def read_shared_stack(name: str) -> SharedView:
         # The runtime re-raises the failed read itself; this diagnostic says what to do.
         pulumi.log.error(error.render())
         raise error from None
-    return SharedView.from_export(name, details.value)
+    return SharedExport.read(name, details.value)
 
 
 def _environment() -> dict:
@@ -103,13 +100,13 @@ def _environment() -> dict:
 
 
 def _preflight(plan, loaded: Loaded, host: Host) -> None:
-    problems = preflight.check(plan, loaded.prefix, host.which, host.caroot, host.exists)
+    problems = preflight.check(plan, loaded.prefix, host.which, host.ca)
     if problems:
         raise ConfigError(f"{loaded.source} (preflight)", problems)
 
 
 def _credentials(plan, loaded: Loaded, host: Host) -> dict[str, pulumi.Output]:
-    mirrors = [r for r in plan.registries if r.role == "mirror"]
+    mirrors = [r for r in plan.registries if r.role is Role.MIRROR]
     index = {m.name: i for i, m in enumerate(mirrors)}
     mirrors_key = "mirrors" if isinstance(plan, SharedPlan) else "registries.mirrors"
     found = credentials.resolve(
@@ -135,9 +132,9 @@ def build_shared(plan: SharedPlan, loaded: Loaded, host: Host) -> dict:
     SharedRegistries(plan.stack, SharedRegistriesArgs(
         plan=plan, credentials=creds, tls=cert.files if cert else None, environment=env))
     return {
-        "kindreg": plan.export(),
+        "kindreg": plan.export().to_json(),
         "network": plan.network.to_json(),
-        "mirrors": [_endpoint(m) for m in plan.mirrors],
+        "mirrors": [m.to_json() for m in plan.mirrors],
     }
 
 
@@ -149,7 +146,7 @@ def build_project(plan: ProjectPlan, loaded: Loaded, host: Host) -> dict:
     registries = ProjectRegistries(plan.stack, ProjectRegistriesArgs(
         plan=plan, credentials=creds, tls=cert.files if cert else None))
     certs_dir = str(host.project_dir / plan.certs_dir)
-    ca = preflight.ca_file(host.caroot, host.exists) if plan.needs_ca else None
+    ca = host.ca.file() if plan.needs_ca else None
     ca_pem = host.read_text(Path(ca)) if ca else None
     tree = CertsTree(f"{plan.stack}-certs", CertsTreeArgs(
         directory=certs_dir, files=render.hosts_files(plan), ca_source=ca,
@@ -158,8 +155,8 @@ def build_project(plan: ProjectPlan, loaded: Loaded, host: Host) -> dict:
         "project": plan.project,
         "network": plan.network.to_json(),
         "sharedNetwork": plan.shared.network.to_json() if plan.shared else None,
-        "registries": [_endpoint(r) for r in plan.registries],
-        "mirrors": [_endpoint(m) for m in plan.mirrors],
+        "registries": [r.to_json() for r in plan.registries],
+        "mirrors": [m.to_json() for m in plan.mirrors],
         "certsDir": certs_dir,
         # Flux OCIRepository + Kustomization for what `python -m kindreg push --stack` pushes.
         "flux": artifact.flux_manifests(plan, ca_pem if plan.build.tls else None, tag=plan_tag(loaded)),
@@ -178,8 +175,3 @@ def build_project(plan: ProjectPlan, loaded: Loaded, host: Host) -> dict:
 
 def plan_tag(loaded: Loaded) -> str:
     return loaded.config.workload.tag or artifact.DEFAULT_TAG
-
-
-def _endpoint(reg) -> dict:
-    return {"name": reg.name, "container": reg.container, "ip": reg.ip, "url": reg.url,
-            "host": reg.host, "scheme": reg.scheme, "upstream": reg.upstream}

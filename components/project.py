@@ -6,7 +6,7 @@ from typing import Optional
 
 import pulumi
 
-from kindreg.plan import ProjectPlan
+from kindreg.core.plan import ProjectPlan
 
 from . import common
 from .registry import Registry, RegistryArgs, TlsFiles
@@ -31,7 +31,7 @@ class ProjectRegistries(pulumi.ComponentResource):
             Registry(f"{name}-{r.name}", RegistryArgs(
                 plan=r, image=image.image_id, network=self.network.name,
                 delete_volume=plan.delete_volumes, credentials=args.credentials.get(r.name),
-                tls=args.tls, host_port=plan.host_port), pulumi.ResourceOptions(parent=self))
+                tls=args.tls), pulumi.ResourceOptions(parent=self))
             for r in plan.registries
         ]
         self.register_outputs({"network": self.network.name,

@@ -7,10 +7,8 @@ from typing import Optional
 import pulumi
 import pulumi_docker as docker
 
-from kindreg import render
-from kindreg.plan import RegistryPlan
-
-RESTART_POLICY = "unless-stopped"
+from kindreg.core import render
+from kindreg.core.plan import RegistryPlan
 
 
 @dataclass(frozen=True)
@@ -30,7 +28,6 @@ class RegistryArgs:
     delete_volume: bool = False
     credentials: Optional[pulumi.Output] = None  # secret Output of {"username", "password"}
     tls: Optional[TlsFiles] = None
-    host_port: Optional[int] = None
 
 
 class Registry(pulumi.ComponentResource):
@@ -64,10 +61,10 @@ class Registry(pulumi.ComponentResource):
             uploads=_uploads(plan, args.tls),
             envs=_credential_envs(args.credentials),
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(
-                name=args.network, ipv4_address=plan.ip, aliases=_aliases(plan))],
+                name=args.network, ipv4_address=plan.ip, aliases=list(plan.aliases) or None)],
             volumes=[docker.ContainerVolumeArgs(volume_name=self.volume.name, container_path=render.DATA_DIR)],
-            ports=_ports(plan, args.host_port),
-            restart=RESTART_POLICY,
+            ports=_ports(plan),
+            restart=render.RESTART_POLICY,
             healthcheck=docker.ContainerHealthcheckArgs(
                 tests=render.healthcheck_command(), interval="5s", timeout="3s", retries=3,
                 start_period="10s"),
@@ -83,34 +80,21 @@ class Registry(pulumi.ComponentResource):
 
 
 def _uploads(plan: RegistryPlan, tls: Optional[TlsFiles]) -> list[docker.ContainerUploadArgs]:
-    files = [docker.ContainerUploadArgs(file=path, content=content,
-                                        executable=path == render.MIRROR_ENTRYPOINT_PATH)
-             for path, content in render.container_files(plan).items()]
-    if tls:
-        # By host path: the key is read by the provider at create time and never enters state.
-        files += [
-            docker.ContainerUploadArgs(file=render.TLS_CERT, source=tls.cert_path, source_hash=tls.fingerprint),
-            docker.ContainerUploadArgs(file=render.TLS_KEY, source=tls.key_path, source_hash=tls.fingerprint,
-                                       permissions="0600"),
-        ]
-    return files
+    files = render.uploads(plan) + (render.tls_uploads(tls.cert_path, tls.key_path) if tls else [])
+    return [docker.ContainerUploadArgs(
+        file=f.path, content=f.content, source=f.source, executable=f.executable or None,
+        permissions=f.permissions, source_hash=tls.fingerprint if f.source and tls else None)
+        for f in files]
 
 
 def _credential_envs(credentials: Optional[pulumi.Output]) -> Optional[pulumi.Output]:
-    """distribution reads REGISTRY_PROXY_* over its config file: the password stays out of it."""
     if credentials is None:
         return None
     return pulumi.Output.secret(credentials).apply(
-        lambda c: [f"REGISTRY_PROXY_USERNAME={c['username']}", f"REGISTRY_PROXY_PASSWORD={c['password']}"])
+        lambda c: render.proxy_credential_env(c["username"], c["password"]))
 
 
-def _aliases(plan: RegistryPlan) -> Optional[list[str]]:
-    # Pods resolve lok8s.local / lok8s.cache through Docker's DNS on the project network.
-    # Mirrors get no alias: naming a container docker.io would hijack that name.
-    return [plan.host] if plan.role in ("build", "cache") else None
-
-
-def _ports(plan: RegistryPlan, host_port: Optional[int]) -> Optional[list[docker.ContainerPortArgs]]:
-    if plan.role != "build" or host_port is None:
+def _ports(plan: RegistryPlan) -> Optional[list[docker.ContainerPortArgs]]:
+    if plan.host_port is None:
         return None
-    return [docker.ContainerPortArgs(internal=plan.port, external=host_port, ip="127.0.0.1")]
+    return [docker.ContainerPortArgs(internal=plan.port, external=plan.host_port, ip="127.0.0.1")]

@@ -7,8 +7,8 @@ from typing import Optional
 import pulumi
 from pulumi_command import local
 
-from kindreg import scripts
-from kindreg.plan import SharedPlan
+from kindreg.core import scripts
+from kindreg.core.plan import SharedPlan
 
 from . import common
 from .registry import Registry, RegistryArgs, TlsFiles
@@ -31,7 +31,7 @@ class SharedRegistries(pulumi.ComponentResource):
         self.network = common.network(f"{name}-network", plan.network, plan.stack, self)
         self.mirrors: list[Registry] = []
         if plan.mirrors:
-            image = common.registry_image(f"{name}-image", plan.mirrors[0].image, self)
+            image = common.registry_image(f"{name}-image", plan.image, self)
             self.mirrors = [
                 Registry(f"{name}-{m.name}", RegistryArgs(
                     plan=m, image=image.image_id, network=self.network.name,
@@ -45,7 +45,8 @@ class SharedRegistries(pulumi.ComponentResource):
             f"{name}-guard",
             create=scripts.SHARED_GUARD_CREATE,
             delete=scripts.SHARED_GUARD_DELETE,
-            environment={**(args.environment or {}), "KINDREG_NETWORK": plan.network.name},
+            environment={**(args.environment or {}), **common.python_step_environment(),
+                         "KINDREG_NETWORK": plan.network.name},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.network, *self.mirrors]),
         )
         self.register_outputs({"network": self.network.name,

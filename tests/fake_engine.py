@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from kindreg import render
-from kindreg.engine import EngineError
-from kindreg.plan import RegistryPlan
+from kindreg.core import render
+from kindreg.adapters.engine import EngineError
+from kindreg.core.plan import RegistryPlan
+from kindreg.core.vocabulary import KIND_CLUSTER_LABEL
 
 
 def container(name: str, labels: dict, networks: dict[str, str], status: str = "running",
@@ -24,7 +25,7 @@ def registry(reg: RegistryPlan, **kw) -> dict:
 
 
 def node(name: str, cluster: str, networks: dict[str, str], **kw) -> dict:
-    return container(name, {"io.x-k8s.kind.cluster": cluster}, networks, health=None, **kw)
+    return container(name, {KIND_CLUSTER_LABEL: cluster}, networks, health=None, **kw)
 
 
 def network(name: str, subnet: str, labels: Optional[dict] = None, containers: Optional[dict] = None) -> dict:
@@ -34,8 +35,10 @@ def network(name: str, subnet: str, labels: Optional[dict] = None, containers: O
 
 class FakeEngine:
     def __init__(self, containers: Sequence[dict] = (), networks: Sequence[dict] = (),
-                 execs: Optional[dict] = None, reachable: bool = True):
+                 execs: Optional[dict] = None, reachable: bool = True,
+                 network_members: Optional[dict[str, list[dict]]] = None):
         self._containers, self._networks = list(containers), list(networks)
+        self.network_members = network_members or {}
         self.execs = execs or {}
         self.reachable = reachable
         self.calls: list[tuple[str, tuple]] = []
@@ -46,7 +49,28 @@ class FakeEngine:
         return "engine 20.10.24"
 
     def containers(self) -> list[dict]:
+        self._check()
         return self._containers
+
+    def _check(self) -> None:
+        if not self.reachable:
+            raise EngineError("cannot reach the Docker engine (connection refused)")
+
+    def network_containers(self, network: str) -> Optional[list[dict]]:
+        self._check()
+        return self.network_members.get(network)
+
+    def _networks_of(self, name: str) -> dict:
+        found = next(c for c in self._containers if c["Name"].lstrip("/") == name)
+        return found["NetworkSettings"]["Networks"]
+
+    def network_connect(self, network: str, container: str) -> None:
+        self.calls.append(("network connect", (network, container)))
+        self._networks_of(container)[network] = {"IPAddress": ""}
+
+    def network_disconnect(self, network: str, container: str) -> None:
+        self.calls.append(("network disconnect", (network, container)))
+        self._networks_of(container).pop(network)
 
     def networks(self) -> list[dict]:
         return self._networks

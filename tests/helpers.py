@@ -4,8 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from kindreg.sources import load_stack
-from kindreg.stacks import plan_loaded
+from kindreg.ops import project
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTDATA = ROOT / "tests" / "testdata"
@@ -15,7 +14,7 @@ GOLDEN = TESTDATA / "golden"
 
 
 def plan_of(stack: str, project_dir: Path = PROJECT):
-    return plan_loaded(load_stack(project_dir, stack), project_dir)
+    return project.plan(project_dir, stack)
 
 
 def check_golden(name: str, actual: str) -> None:

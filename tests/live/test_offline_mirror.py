@@ -113,9 +113,9 @@ def test_mirror_serves_its_cache_offline_and_recovers(live, world, upstream):
 def test_control_plain_proxy_mode_exits_when_its_upstream_is_unreachable(engine, test_images, live):
     """What kindreg's entrypoint avoids: the distribution registry started in proxy mode with its
     upstream unreachable (how lok8s and KSail run their mirrors) exits at start-up."""
-    from kindreg import render
-    from kindreg.config import SharedStackConfig
-    from kindreg.plan import plan_shared
+    from kindreg.core import render
+    from kindreg.core.config import SharedStackConfig
+    from kindreg.core.plan import plan_shared
 
     reg = plan_shared(SharedStackConfig.model_validate(
         {"mirrors": [{"name": "io-docker", "url": "http://127.0.0.1:9", "host": "docker.io"}]}), "s").mirrors[0]

@@ -138,7 +138,7 @@ def test_3_push_manifests_as_a_flux_artifact_to_the_build_registry(live, world, 
     import json
     import tarfile
 
-    from kindreg import artifact
+    from kindreg.core import artifact
 
     k8s = live.workdir / "k8s"  # workload.path's default, under the project directory
     (k8s / "app").mkdir(parents=True)

@@ -6,8 +6,10 @@ import copy
 import pytest
 import yaml
 
-from kindreg import render
-from kindreg.sources import read_stack_config
+from kindreg.core import render
+from components.common import python_step_environment
+from kindreg.adapters.files import read_text
+from kindreg.core.sources import read_stack_config
 from tests.helpers import PROJECT, ROOT
 from tests.mocks.harness import fake_host, run_stack
 
@@ -20,7 +22,7 @@ STACKREF = "pulumi:pulumi:StackReference"
 
 
 def stack_config(name, where=ROOT):
-    return read_stack_config(where, name)
+    return read_stack_config(where, name, read_text)
 
 
 @pytest.fixture
@@ -121,7 +123,7 @@ def test_guard_depends_on_every_shared_resource(shared_run):
     deps = set(guard.dependencies)
     for r in shared_run.of_type(CONTAINER) + shared_run.of_type(NETWORK):
         assert r.urn in deps
-    assert guard.inputs["environment"] == {"KINDREG_NETWORK": "lok8s-registries"}
+    assert guard.inputs["environment"] == {"KINDREG_NETWORK": "lok8s-registries", **python_step_environment()}
 
 
 def test_shared_outputs_are_the_export_projects_read(shared_run):

@@ -16,7 +16,7 @@ from typing import Optional
 
 import pytest
 
-from kindreg import scripts
+from kindreg.core import scripts
 from tests.images import oci_layout
 from tests.netns import Netns, RegistryProcess
 from tests.requirements import need_root, need_tools

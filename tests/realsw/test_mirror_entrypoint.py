@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from kindreg import render
-from kindreg.config import SharedStackConfig
-from kindreg.plan import plan_shared
+from kindreg.core import render
+from kindreg.core.config import SharedStackConfig
+from kindreg.core.plan import plan_shared
 from tests.requirements import need_tools
 
 pytestmark = pytest.mark.realsw

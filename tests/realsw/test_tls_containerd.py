@@ -8,9 +8,9 @@ import subprocess
 
 import pytest
 
-from kindreg import render
-from kindreg.config import ProjectConfig, SharedStackConfig
-from kindreg.plan import plan_project, plan_shared
+from kindreg.core import render
+from kindreg.core.config import ProjectConfig, SharedStackConfig
+from kindreg.core.plan import plan_project, plan_shared
 from tests.realsw.conftest import (TEST_IMAGE, UPSTREAM, RegistryProcess, mint, write_tree)
 
 pytestmark = pytest.mark.realsw
@@ -25,7 +25,7 @@ def shared_plan(tls: bool):
 def project_plan(shared, tls: bool = False, **extra):
     cfg = ProjectConfig.model_validate({"name": "dev", "network": {"name": "lok8s"},
                                         "registries": {"tls": tls, **extra}})
-    return plan_project(cfg, "dev", shared.view())
+    return plan_project(cfg, "dev", shared.export())
 
 
 def sans_of(cert) -> list[str]:

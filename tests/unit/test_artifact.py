@@ -6,8 +6,9 @@ import tarfile
 import pytest
 import yaml
 
-from kindreg import artifact
-from kindreg.artifact import Target, resolve
+from kindreg.adapters import files
+from kindreg.core import artifact
+from kindreg.core.artifact import Target, resolve
 from tests.helpers import plan_of
 
 
@@ -21,15 +22,15 @@ def manifests(tmp_path, files):
 
 def test_the_package_depends_on_paths_and_contents_only(tmp_path):
     d = manifests(tmp_path, {"b.yaml": "b", "a/deploy.yaml": "kind: Deployment", ".git/HEAD": "x"})
-    first = artifact.package(d)
+    first = files.package_manifests(d)
     os.utime(d / "b.yaml", (1, 1))
     (d / "b.yaml").chmod(0o600)
-    assert artifact.package(d) == first  # times and modes do not matter
+    assert files.package_manifests(d) == first  # times and modes do not matter
     with tarfile.open(fileobj=io.BytesIO(first), mode="r:gz") as tar:
         assert tar.getnames() == ["a/deploy.yaml", "b.yaml"]  # sorted, no .git
         assert tar.extractfile("a/deploy.yaml").read() == b"kind: Deployment"
     (d / "b.yaml").write_text("b2")
-    assert artifact.package(d) != first
+    assert files.package_manifests(d) != first
 
 
 @pytest.mark.parametrize("explicit, flag, configured, configured_tag, expected", [

@@ -4,8 +4,10 @@ import time
 
 import pytest
 
-from kindreg import cache, cli
-from kindreg.cache import CopyError, parse
+from kindreg.ops import cache
+from kindreg import cli
+from kindreg.adapters.skopeo import CopyError
+from kindreg.ops.cache import target_of as parse
 from tests.fake_engine import FakeEngine, registry
 from tests.helpers import plan_of
 

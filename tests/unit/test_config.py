@@ -1,7 +1,7 @@
 """Per-field rules and defaults of the configuration models."""
 import pytest
 
-from kindreg.config import (
+from kindreg.core.config import (
     DEFAULT_MIRRORS,
     MirrorSpec,
     ProjectConfig,
@@ -9,8 +9,8 @@ from kindreg.config import (
     mirror_name_for_host,
     parse_mirror_string,
 )
-from kindreg.errors import ConfigError
-from kindreg.sources import load_yaml, project_from_mapping
+from kindreg.core.errors import ConfigError
+from kindreg.core.sources import load_yaml, project_from_mapping
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -114,7 +114,7 @@ def test_shared_mode_project_may_list_more_mirrors_than_a_project_subnet_holds()
 
 
 def test_too_many_mirrors_for_the_shared_subnet():
-    from kindreg.sources import shared_from_mapping
+    from kindreg.core.sources import shared_from_mapping
     mirrors = [f"m{i}.example.com" for i in range(127)]
     with pytest.raises(ConfigError) as err:
         shared_from_mapping({"mirrors": mirrors}, "shared", "test")

@@ -4,16 +4,17 @@ import json
 
 import pytest
 
-from kindreg import credentials
-from kindreg.config import MirrorSpec
-from kindreg.errors import ConfigError
-from kindreg.plan import NetworkPlan, _mirror
+from kindreg.core import credentials
+from kindreg.core.config import MirrorSpec
+from kindreg.core.errors import ConfigError
+from kindreg.core.plan import NetworkPlan, _mirror
+from kindreg.core.vocabulary import Scope
 
 
 def mirror(spec) -> "credentials.RegistryPlan":
     m = MirrorSpec.model_validate(spec)
-    return _mirror(m, f"x-registry-{m.name}", NetworkPlan("x", "10.125.70.0/24", "project"), 103, False,
-                   "registry:3", "project", "x")
+    return _mirror(m, f"x-registry-{m.name}", NetworkPlan.of("x", "10.125.70.0/24", Scope.PROJECT), 103, False,
+                   "registry:3", "x")
 
 
 def auth(user, pw):

@@ -1,8 +1,9 @@
 """`doctor` against a fake engine and fake host facts: every check, exact lines."""
 import pytest
 
-from kindreg import cli, doctor
-from kindreg.doctor import HostFacts
+from kindreg import cli
+from kindreg.ops import doctor
+from kindreg.ops.doctor import HostFacts
 from tests.fake_engine import FakeEngine, container, network, node, registry
 from tests.helpers import PROJECT, plan_of
 

@@ -1,7 +1,8 @@
-"""Host facts doctor reads: is a CA in the trust bundle, is a port free."""
+"""Host facts doctor reads: is a CA in the trust bundle, is a port free, where mkcert's CA is."""
 import socket
 
-from kindreg import hostfacts
+from kindreg.adapters import host
+from kindreg.adapters.mkcert import LocalCA, ca_in_bundle
 
 CA = "-----BEGIN CERTIFICATE-----\nMIIBkTCB+wIJAKHBfpKbd3pNMA0GCSqGSIb3\nDQEBCwUA\n-----END CERTIFICATE-----\n"
 
@@ -11,10 +12,10 @@ def test_ca_in_the_bundle(tmp_path):
     ca.write_text(CA)
     bundle = tmp_path / "bundle.crt"
     bundle.write_text("-----BEGIN CERTIFICATE-----\nOTHER\n-----END CERTIFICATE-----\n")
-    assert hostfacts.ca_trusted(str(ca), str(bundle)) is False
+    assert ca_in_bundle(str(ca), str(bundle)) is False
     bundle.write_text(bundle.read_text() + CA.replace("\n", "\r\n"))  # line endings do not matter
-    assert hostfacts.ca_trusted(str(ca), str(bundle)) is True
-    assert hostfacts.ca_trusted(str(ca), str(tmp_path / "no-bundle")) is None
+    assert ca_in_bundle(str(ca), str(bundle)) is True
+    assert ca_in_bundle(str(ca), str(tmp_path / "no-bundle")) is None
 
 
 def test_port_free():
@@ -22,10 +23,17 @@ def test_port_free():
         s.bind(("127.0.0.1", 0))
         s.listen()
         taken = s.getsockname()[1]
-        assert hostfacts.port_free(taken) is False
-    assert hostfacts.port_free(taken) is True
+        assert host.port_free(taken) is False
+    assert host.port_free(taken) is True
 
 
 def test_mkcert_caroot_prefers_the_environment():
-    assert hostfacts.mkcert_caroot({"CAROOT": "/tmp/ca"}, which=lambda t: None) == "/tmp/ca"
-    assert hostfacts.mkcert_caroot({}, which=lambda t: None) is None
+    assert LocalCA({"CAROOT": "/tmp/ca"}, which=lambda t: None).root() == "/tmp/ca"
+    assert LocalCA({}, which=lambda t: None).root() is None
+
+
+def test_the_ca_file_exists_only_when_the_ca_does(tmp_path):
+    ca = LocalCA({"CAROOT": str(tmp_path)}, which=lambda t: None)
+    assert ca.file() is None
+    (tmp_path / "rootCA.pem").write_text(CA)
+    assert ca.file() == str(tmp_path / "rootCA.pem")

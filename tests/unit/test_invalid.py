@@ -1,7 +1,7 @@
 """Every invalid stack under tests/testdata/invalid fails with exactly its .expected text."""
 import pytest
 
-from kindreg.errors import ConfigError
+from kindreg.core.errors import ConfigError
 from tests.helpers import INVALID, plan_of
 
 CASES = sorted(p.stem for p in INVALID.glob("*.expected"))

@@ -4,11 +4,14 @@ import json
 
 import pytest
 
-from kindreg import document
-from kindreg.errors import ConfigError
-from kindreg.plan import IFNAME_MAX, SharedView, bridge_name, plan_shared
-from kindreg.sources import from_config_map, load_stack, read_stack_config
-from kindreg.stacks import plan_loaded
+from kindreg.core import document
+from kindreg.core.errors import ConfigError
+from kindreg.adapters.files import read_text
+from kindreg.core.layout import IFNAME_MAX, bridge_name
+from kindreg.core.plan import SharedExport, plan_shared
+from kindreg.core.sources import from_config_map, read_stack_config
+from kindreg.core.stacks import plan_loaded
+from kindreg.ops.project import load as load_stack
 from tests.helpers import PROJECT, plan_of
 
 
@@ -53,9 +56,10 @@ def test_tls_moves_registries_to_443_and_https():
 
 
 def test_the_two_config_sources_give_the_same_plan():
-    from_object = plan_loaded(load_stack(PROJECT, "dev"), PROJECT)
-    config = read_stack_config(PROJECT, "dev-file")
-    from_file = plan_loaded(from_config_map(config, "dev", "Pulumi.dev-file.yaml", PROJECT), PROJECT)
+    from_object = plan_loaded(load_stack(PROJECT, "dev"), PROJECT, read_text)
+    config = read_stack_config(PROJECT, "dev-file", read_text)
+    from_file = plan_loaded(from_config_map(config, "dev", "Pulumi.dev-file.yaml", PROJECT, read_text), PROJECT,
+                            read_text)
     assert document.plan_document(from_file) == document.plan_document(from_object)
 
 
@@ -102,14 +106,14 @@ def test_node_names_are_the_ones_kind_gives():
 
 def test_shared_export_round_trips_to_the_view_projects_read():
     shared = plan_of("shared")
-    exported = json.loads(json.dumps(shared.export()))
-    assert SharedView.from_export("shared", exported) == shared.view()
+    exported = json.loads(json.dumps(shared.export().to_json()))
+    assert SharedExport.read("shared", exported) == shared.export()
 
 
 @pytest.mark.parametrize("exported", [None, {}, {"format": "other"}, {"format": "kindreg/shared/v1"}])
 def test_a_shared_stack_without_outputs_says_to_run_it_first(exported):
     with pytest.raises(ConfigError) as err:
-        SharedView.from_export("shared", exported)
+        SharedExport.read("shared", exported)
     assert "run `pulumi up -s shared` first" in err.value.render()
 
 
@@ -128,6 +132,5 @@ def test_plan_document_shape_is_stable():
 
 
 def test_shared_plan_of_the_shared_stack_file():
-    from kindreg.sources import load_stack as load
-    loaded = load(PROJECT, "shared")
-    assert plan_shared(loaded.config, "shared").view() == plan_of("dev").shared
+    loaded = load_stack(PROJECT, "shared")
+    assert plan_shared(loaded.config, "shared").export() == plan_of("dev").shared

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from kindreg import cli, document, plandiff
+from kindreg import cli
+from kindreg.core import document, plandiff
 from tests.helpers import plan_of
 
 
@@ -36,8 +37,8 @@ def test_registry_changes_are_named_field_by_field():
 
 
 def test_all_stack_documents_and_stacks_added_or_removed():
-    old = {"format": plandiff.ALL_FORMAT, "stacks": {"dev": doc("dev"), "alt": doc("alt")}}
-    new = {"format": plandiff.ALL_FORMAT, "stacks": {"dev": doc("dev"), "qa": doc("qa")}}
+    old = {"format": document.ALL_FORMAT, "stacks": {"dev": doc("dev"), "alt": doc("alt")}}
+    new = {"format": document.ALL_FORMAT, "stacks": {"dev": doc("dev"), "qa": doc("qa")}}
     _, text = plandiff.diff(old, new)
     lines = text.splitlines()
     assert lines[0:2] == ["stack alt:", "  - stack removed (project)"]
@@ -56,7 +57,7 @@ def test_a_project_sees_changes_to_the_shared_mirrors_it_uses():
 
 
 def test_not_a_plan_document():
-    with pytest.raises(plandiff.PlanDocumentError, match="OLD is not a kindreg plan"):
+    with pytest.raises(document.PlanDocumentError, match="OLD is not a kindreg plan"):
         plandiff.diff({"hello": 1}, doc("dev"))
 
 

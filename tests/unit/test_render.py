@@ -4,8 +4,8 @@ import tomllib
 import pytest
 import yaml
 
-from kindreg import render
-from kindreg.plan import NODE_CA
+from kindreg.core import render
+from kindreg.core.vocabulary import NODE_CA
 from tests.helpers import check_golden, plan_of
 
 CERTS = "/home/user/project/.kindreg/{stack}/certs.d"

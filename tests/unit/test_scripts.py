@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from kindreg import scripts
+from kindreg.core import scripts
+from kindreg.ops import connect, guard
+from tests.fake_engine import FakeEngine, container, node
 
 
 def fake(bin_dir: Path, name: str, body: str) -> None:
@@ -129,45 +131,46 @@ def test_kind_create_refuses_a_cluster_it_did_not_create(tmp):
     assert not any(c.startswith("kind create") for c in calls(tmp))
 
 
-def test_network_connect_is_idempotent_and_disconnect_undoes_it(tmp):
-    fake(tmp / "bin", "kind", 'printf "dev-control-plane\\ndev-worker\\n"')
-    fake(tmp / "bin", "docker", 'case "$1" in inspect) '
-                                '[ "$4" = dev-worker ] && echo "lok8s lok8s-registries " || echo "lok8s ";; esac')
-    env = {"KINDREG_CLUSTER": "dev", "KINDREG_NETWORK": "lok8s-registries"}
-    out = run(scripts.NETWORK_CONNECT, tmp, env)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines() == ["dev-control-plane connected to lok8s-registries",
-                                       "dev-worker already on lok8s-registries"]
-    assert [c for c in calls(tmp) if c.startswith("docker network")] == [
-        "docker network connect lok8s-registries dev-control-plane"]
-    run(scripts.NETWORK_DISCONNECT, tmp, env)
-    assert [c for c in calls(tmp) if c.startswith("docker network disconnect")] == [
-        "docker network disconnect lok8s-registries dev-control-plane",
-        "docker network disconnect lok8s-registries dev-worker"]
+def test_network_connect_is_idempotent_and_disconnect_undoes_it():
+    engine = FakeEngine(containers=[
+        node("dev-control-plane", "dev", {"lok8s": "10.125.125.130"}),
+        node("dev-worker", "dev", {"lok8s": "10.125.125.131", "lok8s-registries": "10.125.200.130"}),
+        node("qa-control-plane", "qa", {"qa": "10.125.60.130"})])
+    assert connect.connect(engine, "dev", "lok8s-registries") == [
+        "dev-control-plane connected to lok8s-registries", "dev-worker already on lok8s-registries"]
+    assert engine.calls == [("network connect", ("lok8s-registries", "dev-control-plane"))]
+    engine.calls.clear()
+    connect.disconnect(engine, "dev", "lok8s-registries")
+    assert engine.calls == [("network disconnect", ("lok8s-registries", "dev-control-plane")),
+                            ("network disconnect", ("lok8s-registries", "dev-worker"))]
+
+
+def test_the_steps_run_the_project_code_with_the_program_interpreter(tmp):
+    fake(tmp / "bin", "python-double", 'echo "args: $*"')
+    env = {"KINDREG_PYTHON": str(tmp / "bin" / "python-double")}
+    assert run(scripts.NETWORK_CONNECT, tmp, env).stdout == "args: -m kindreg.ops.connect connect\n"
+    assert run(scripts.SHARED_GUARD_DELETE, tmp, env).stdout == "args: -m kindreg.ops.guard\n"
 
 
 # ---------------------------------------------------------------- shared stack guard
 
-GUARD_DOCKER = '''
-case "$1 $2" in
-  "network inspect") [ -n "$NETWORK_GONE" ] && exit 1; echo "$ATTACHED";;
-  "inspect --format")
-    name=$4
-    case "$3" in
-      *kindreg.managed*) case "$name" in lok8s-registry-*) echo true;; *) echo "<no value>";; esac;;
-      *io.x-k8s.kind.cluster*) case "$name" in dev-*) echo dev;; qa-*) echo qa;; *) echo "<no value>";; esac;;
-    esac;;
-esac
-'''
+def attached(*names):
+    """Containers on the shared network, labelled as kindreg and kind label them."""
+    out = []
+    for name in names:
+        if name.startswith("lok8s-registry-"):
+            out.append(container(name, {"kindreg.managed": "true"}, {"lok8s-registries": "10.125.200.2"}))
+        elif name.startswith(("dev-", "qa-")):
+            out.append(node(name, name.split("-")[0], {"lok8s-registries": "10.125.200.130"}))
+        else:
+            out.append(container(name, {}, {"lok8s-registries": "10.125.200.140"}))
+    return out
 
 
-def test_guard_refuses_while_project_nodes_are_attached(tmp):
-    fake(tmp / "bin", "docker", GUARD_DOCKER)
-    env = {"KINDREG_NETWORK": "lok8s-registries",
-           "ATTACHED": "lok8s-registry-io-docker qa-control-plane dev-worker dev-control-plane stray "}
-    out = run(scripts.SHARED_GUARD_DELETE, tmp, env)
-    assert out.returncode == 1
-    assert out.stderr.splitlines() == [
+def test_guard_refuses_while_project_nodes_are_attached():
+    engine = FakeEngine(network_members={"lok8s-registries": attached(
+        "lok8s-registry-io-docker", "qa-control-plane", "dev-worker", "dev-control-plane", "stray")})
+    assert guard.refusal(engine, "lok8s-registries").splitlines() == [
         "kindreg: not destroying the shared registries: network lok8s-registries is still used by",
         "  project (not a kind node): stray",
         "  project dev: dev-control-plane, dev-worker",
@@ -177,13 +180,21 @@ def test_guard_refuses_while_project_nodes_are_attached(tmp):
     ]
 
 
-@pytest.mark.parametrize("env", [
-    {"ATTACHED": "lok8s-registry-io-docker lok8s-registry-io-quay "},  # only its own mirrors
-    {"ATTACHED": ""},
-    {"NETWORK_GONE": "1"},  # nothing left to guard
+@pytest.mark.parametrize("members", [
+    {"lok8s-registries": attached("lok8s-registry-io-docker", "lok8s-registry-io-quay")},  # only its own mirrors
+    {"lok8s-registries": []},
+    {},  # the network is gone: nothing left to guard
 ])
-def test_guard_lets_destroy_proceed(tmp, env):
-    fake(tmp / "bin", "docker", GUARD_DOCKER)
-    out = run(scripts.SHARED_GUARD_DELETE, tmp, {"KINDREG_NETWORK": "lok8s-registries", **env})
-    assert out.returncode == 0, out.stderr
-    assert out.stderr == ""
+def test_guard_lets_destroy_proceed(members):
+    assert guard.refusal(FakeEngine(network_members=members), "lok8s-registries") is None
+
+
+def test_guard_fails_closed_when_the_engine_cannot_be_asked(monkeypatch, capsys):
+    engine = FakeEngine(reachable=False)
+    reason = guard.refusal(engine, "lok8s-registries")
+    assert reason.startswith("kindreg: not destroying the shared registries: network lok8s-registries "
+                             "could not be checked (cannot reach the Docker engine")
+    assert "nothing was deleted" in reason
+    monkeypatch.setenv("KINDREG_NETWORK", "lok8s-registries")
+    assert guard.main(engine) == 1
+    assert "could not be checked" in capsys.readouterr().err

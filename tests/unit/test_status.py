@@ -3,8 +3,9 @@ import json
 
 import pytest
 
-from kindreg import cli, status
-from kindreg.engine import EngineError
+from kindreg import cli
+from kindreg.ops import status
+from kindreg.adapters.engine import EngineError
 from tests.fake_engine import FakeEngine, node, registry
 from tests.helpers import plan_of
 

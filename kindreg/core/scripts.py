@@ -74,23 +74,13 @@ kind get nodes --name "$KINDREG_CLUSTER" | sort
 
 KIND_DELETE = 'kind delete cluster --name "$KINDREG_CLUSTER"\n'
 
-# Every node joins the shared registries network; already-connected nodes are left alone.
-NETWORK_CONNECT = """set -eu
-for node in $(kind get nodes --name "$KINDREG_CLUSTER" | sort); do
-  if docker inspect --format '{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}' "$node" \\
-      | tr ' ' '\\n' | grep -qx "$KINDREG_NETWORK"; then
-    echo "$node already on $KINDREG_NETWORK"
-  else
-    docker network connect "$KINDREG_NETWORK" "$node"
-    echo "$node connected to $KINDREG_NETWORK"
-  fi
-done
-"""
+# Logic that is Python's to do runs as the project's own code (kindreg.ops, tested against a
+# fake engine): these scripts only start it with the program's interpreter ($KINDREG_PYTHON)
+# and the project on PYTHONPATH, both set by the resource's environment.
 
-NETWORK_DISCONNECT = """for node in $(kind get nodes --name "$KINDREG_CLUSTER" 2>/dev/null); do
-  docker network disconnect "$KINDREG_NETWORK" "$node" 2>/dev/null || true
-done
-"""
+# Every node joins the shared registries network; already-connected nodes are left alone.
+NETWORK_CONNECT = 'exec "$KINDREG_PYTHON" -m kindreg.ops.connect connect\n'
+NETWORK_DISCONNECT = 'exec "$KINDREG_PYTHON" -m kindreg.ops.connect disconnect\n'
 
 # KEP-1755: tools such as Tilt read this ConfigMap to find the build registry.
 REGISTRY_HOSTING_APPLY = """set -eu
@@ -101,32 +91,8 @@ docker exec -i "$node" kubectl --kubeconfig /etc/kubernetes/admin.conf apply -f 
 # ---------------------------------------------------------------- shared stack guard
 
 # Runs first when the shared stack is destroyed (every shared resource is a dependency of the
-# guard). Fails, deleting nothing, while containers other than kindreg's mirrors are attached.
-SHARED_GUARD_DELETE = """names=$(docker network inspect "$KINDREG_NETWORK" \\
-  --format '{{range .Containers}}{{.Name}} {{end}}' 2>/dev/null) || exit 0
-label() {
-  v=$(docker inspect --format "{{index .Config.Labels \\"$1\\"}}" "$2" 2>/dev/null) || v=
-  [ "$v" = "<no value>" ] && v=
-  printf '%s' "$v"
-}
-users=
-for c in $names; do
-  [ "$(label kindreg.managed "$c")" = true ] && continue
-  project=$(label io.x-k8s.kind.cluster "$c")
-  users="$users${project:-(not a kind node)}|$c
-"
-done
-[ -z "$users" ] && exit 0
-{
-  echo "kindreg: not destroying the shared registries: network $KINDREG_NETWORK is still used by"
-  printf '%s' "$users" | sort | awk -F'|' '
-    $1 != last { if (line) print line; line = "  project " $1 ": " $2; last = $1; next }
-    { line = line ", " $2 }
-    END { if (line) print line }'
-  echo "Destroy those projects first (pulumi destroy -s <project>), or disconnect their nodes:"
-  echo "  docker network disconnect $KINDREG_NETWORK <node>"
-} >&2
-exit 1
-"""
+# guard). Fails closed, deleting nothing, unless the network is gone or holds only kindreg's
+# own mirrors.
+SHARED_GUARD_DELETE = 'exec "$KINDREG_PYTHON" -m kindreg.ops.guard\n'
 
 SHARED_GUARD_CREATE = 'echo "guarding network $KINDREG_NETWORK"\n'

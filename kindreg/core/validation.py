@@ -12,9 +12,10 @@ from typing import Callable, Iterable, Optional, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from . import plan
+from . import layout
 from .config import MirrorSpec, NetworkSpec, ProjectConfig, SharedNetworkSpec, SharedStackConfig
 from .errors import ConfigError, Problem, problem
+from .vocabulary import Scope
 
 M = TypeVar("M", bound=BaseModel)
 PathOf = Callable[[tuple], str]
@@ -149,9 +150,7 @@ def cross_checks(model: type[BaseModel], raw: dict, path_of: PathOf) -> list[Pro
     if model is ProjectConfig:
         return _project_checks(raw, path_of)
     if model is SharedStackConfig:
-        mirrors = _items(raw.get("mirrors"))
-        return _mirror_checks(mirrors, ("mirrors",), plan.SHARED_MIRROR_CAPACITY,
-                              "the shared subnet", path_of)
+        return _mirror_checks(_items(raw.get("mirrors")), ("mirrors",), Scope.SHARED, path_of)
     return []
 
 
@@ -169,21 +168,16 @@ def _project_checks(raw: dict, path_of: PathOf) -> list[Problem]:
         out.append(problem(
             path_of(("network", "cidr")),
             f"is also the shared registries' subnet ({path_of(('registries', 'shared', 'network', 'cidr'))}); "
-            f'give the project its own slot, e.g. "{plan.suggest_slot(project_net.cidr)}"',
+            f'give the project its own slot, e.g. "{layout.suggest_slot(project_net.cidr)}"',
             project_net.cidr,
         ))
     if "mirrors" in regs:
-        if shared_mode:
-            capacity, where = plan.SHARED_MIRROR_CAPACITY, "the shared subnet"
-        else:
-            capacity, where = plan.PROJECT_MIRROR_CAPACITY, "the project subnet"
-        out += _mirror_checks(_items(regs["mirrors"]), ("registries", "mirrors"), capacity,
-                              where, path_of)
+        scope = Scope.SHARED if shared_mode else Scope.PROJECT
+        out += _mirror_checks(_items(regs["mirrors"]), ("registries", "mirrors"), scope, path_of)
     return out
 
 
-def _mirror_checks(items: list, loc: tuple, capacity: int, where: str,
-                   path_of: PathOf) -> list[Problem]:
+def _mirror_checks(items: list, loc: tuple, scope: Scope, path_of: PathOf) -> list[Problem]:
     out: list[Problem] = []
     seen_names: dict[str, int] = {}
     seen_hosts: dict[str, int] = {}
@@ -206,10 +200,11 @@ def _mirror_checks(items: list, loc: tuple, capacity: int, where: str,
                                "one mirror only: keep one of them"))
         else:
             seen_hosts[host] = i
+    capacity = layout.MIRROR_CAPACITY[scope]
     if len(items) > capacity:
         out.append(problem(path_of(loc),
-                           f"lists {len(items)} mirrors but {where} has addresses for "
-                           f"{capacity} ({plan.capacity_note(where)}); remove some mirrors"))
+                           f"lists {len(items)} mirrors but {layout.SUBNET_NAME[scope]} has addresses "
+                           f"for {capacity} ({layout.CAPACITY_NOTE[scope]}); remove some mirrors"))
     return out
 
 

@@ -8,25 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .document import PLAN_FORMAT
+from .document import read_plans
+from .vocabulary import Role
 
-ALL_FORMAT = "kindreg/plans/v1"
 REGISTRY_FIELDS = ("ip", "url", "scheme", "image", "upstream", "host", "port")
 NETWORK_FIELDS = ("subnet", "ipRange", "bridge")
-
-
-class PlanDocumentError(ValueError):
-    pass
-
-
-def stacks_of(doc: Any, where: str) -> dict[str, dict]:
-    """{stack: plan} from a single-stack or an all-stacks document."""
-    if isinstance(doc, dict) and doc.get("format") == ALL_FORMAT and isinstance(doc.get("stacks"), dict):
-        return doc["stacks"]
-    if isinstance(doc, dict) and doc.get("format") == PLAN_FORMAT and "stack" in doc:
-        return {doc["stack"]: doc}
-    raise PlanDocumentError(f"{where} is not a kindreg plan (format {PLAN_FORMAT} or {ALL_FORMAT}); "
-                            "make it with `python -m kindreg plan --all --json`")
 
 
 def _registries(plan: dict) -> dict[str, dict]:
@@ -38,7 +24,7 @@ def _registries(plan: dict) -> dict[str, dict]:
 
 
 def _describe(r: dict) -> str:
-    what = r["role"] if r["role"] != "mirror" else f"mirror {r['name']} ({r['host']} <- {r['upstream']})"
+    what = r["role"] if r["role"] != Role.MIRROR else f"mirror {r['name']} ({r['host']} <- {r['upstream']})"
     return f"{r['_kind']} {r['container']}: {what} at {r['url']}"
 
 
@@ -85,7 +71,7 @@ def diff_stack(old: dict, new: dict) -> list[str]:
 
 def diff(old_doc: Any, new_doc: Any) -> tuple[bool, str]:
     """(anything changed, the report)."""
-    old, new = stacks_of(old_doc, "OLD"), stacks_of(new_doc, "NEW")
+    old, new = read_plans(old_doc, "OLD"), read_plans(new_doc, "NEW")
     out: list[str] = []
     changed = False
     for stack in sorted(set(old) | set(new)):

@@ -9,9 +9,9 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Callable, Optional, Union
 
-from .engine import Engine, EngineError, addresses, label, name_of
-from .plan import NetworkPlan, ProjectPlan, SharedPlan
-from .status import KIND_CLUSTER_LABEL
+from kindreg.adapters.engine import Engine, EngineError, addresses, label, name_of
+from kindreg.core.plan import NetworkPlan, ProjectPlan, SharedPlan
+from kindreg.core.vocabulary import KIND_CLUSTER_LABEL
 
 Plan = Union[SharedPlan, ProjectPlan]
 

@@ -82,10 +82,6 @@ def read_yaml(path: Path, read: ReadText, shown_as: Optional[str] = None) -> obj
     return load_yaml(text, name)
 
 
-def read_text(path: Path) -> str:
-    return path.read_text(encoding="utf-8")
-
-
 # ---------------------------------------------------------------- loaded stacks
 
 @dataclass(frozen=True)
@@ -164,7 +160,7 @@ def _unknown(d: dict, allowed: tuple, at: str) -> list:
 
 
 def from_config_map(config: dict, stack: str, source: str, project_dir: Path,
-                    read: ReadText = read_text) -> Loaded:
+                    read: ReadText) -> Loaded:
     """Load a stack from its config map (the `config:` of Pulumi.<stack>.yaml)."""
     ours = {k: v for k, v in config.items() if str(k).startswith(f"{NS}:")}
     problems = _unknown(ours, KNOWN_KEYS, "")
@@ -199,11 +195,19 @@ def _project_from_file(rel: object, stack: str, source: str, project_dir: Path,
     return project_from_lok8s(read_yaml(project_dir / rel, read, rel), stack, rel)
 
 
+STACK_FILE_GLOB = "Pulumi.*.yaml"
+
+
 def stack_file(project_dir: Path, stack: str) -> Path:
     return project_dir / f"Pulumi.{stack}.yaml"
 
 
-def read_stack_config(project_dir: Path, stack: str, read: ReadText = read_text) -> dict:
+def stack_of_file(name: str) -> str:
+    """Pulumi.dev.yaml -> dev."""
+    return name[len("Pulumi."):-len(".yaml")]
+
+
+def read_stack_config(project_dir: Path, stack: str, read: ReadText) -> dict:
     path = stack_file(project_dir, stack)
     doc = read_yaml(path, read, path.name) or {}
     if not isinstance(doc, dict) or not isinstance(doc.get("config", {}), dict):
@@ -211,12 +215,12 @@ def read_stack_config(project_dir: Path, stack: str, read: ReadText = read_text)
     return doc.get("config") or {}
 
 
-def load_stack(project_dir: Path, stack: str, read: ReadText = read_text) -> Loaded:
+def load_stack(project_dir: Path, stack: str, read: ReadText) -> Loaded:
     config = read_stack_config(project_dir, stack, read)
     return from_config_map(config, stack, stack_file(project_dir, stack).name, project_dir, read)
 
 
-def load_file(path: Path, stack: Optional[str] = None, read: ReadText = read_text) -> LoadedProject:
+def load_file(path: Path, read: ReadText, stack: Optional[str] = None) -> LoadedProject:
     doc = read_yaml(path, read)
     return project_from_lok8s(doc, stack or _name_of(doc) or path.stem, str(path))
 

@@ -4,18 +4,15 @@ Every function here is a pure function of a plan, so golden files can pin the ou
 """
 from __future__ import annotations
 
-from typing import Union
+from dataclasses import dataclass
+from typing import Optional, Union
 
+import tomlkit
 import yaml
 
-from .plan import (
-    BUILD_HOSTNAME,
-    NODE_CA,
-    NODE_CERTS_D,
-    ProjectPlan,
-    RegistryPlan,
-    SharedPlan,
-)
+from .plan import ProjectPlan, RegistryPlan, SharedPlan
+from .vocabulary import (BUILD_HOSTNAME, MANAGED_VALUE, NETWORK_ROLE, NODE_CA, NODE_CERTS_D, Label,
+                         Role, Scope)
 
 CONF_DIR = "/etc/kindreg/registry"  # inside a registry container
 CONFIG_PATH = f"{CONF_DIR}/config.yml"
@@ -29,6 +26,10 @@ DATA_DIR = "/var/lib/registry"
 DEBUG_PORT = 5001
 HEALTH_URL = f"http://127.0.0.1:{DEBUG_PORT}/debug/health"
 PROBE_INTERVAL_SECONDS = 10
+RESTART_POLICY = "unless-stopped"
+# distribution reads REGISTRY_PROXY_* over its config file: the password stays out of it.
+PROXY_USERNAME_ENV = "REGISTRY_PROXY_USERNAME"
+PROXY_PASSWORD_ENV = "REGISTRY_PROXY_PASSWORD"
 
 Plan = Union[SharedPlan, ProjectPlan]
 
@@ -65,7 +66,7 @@ def registry_config(reg: RegistryPlan, cache_only: bool = False) -> str:
         "http": http,
         "health": {"storagedriver": {"enabled": True, "interval": "10s", "threshold": 3}},
     }
-    if reg.role == "mirror" and not cache_only:
+    if reg.role is Role.MIRROR and not cache_only:
         doc["proxy"] = {"remoteurl": reg.upstream, **({"ttl": reg.ttl} if reg.ttl else {})}
     return _yaml(doc)
 
@@ -132,16 +133,41 @@ done
 def container_files(reg: RegistryPlan) -> dict[str, str]:
     """Files uploaded into the registry container, by path inside it."""
     files = {CONFIG_PATH: registry_config(reg)}
-    if reg.role == "mirror":
+    if reg.role is Role.MIRROR:
         files[CACHE_ONLY_PATH] = registry_config(reg, cache_only=True)
         files[MIRROR_ENTRYPOINT_PATH] = mirror_entrypoint(reg)
     return files
 
 
+@dataclass(frozen=True)
+class Upload:
+    """A file the registry container is created with."""
+
+    path: str
+    content: Optional[str] = None  # rendered text, or
+    source: Optional[str] = None  # a host file read by the provider (key material stays out of state)
+    executable: bool = False
+    permissions: Optional[str] = None
+
+
+def uploads(reg: RegistryPlan) -> list[Upload]:
+    return [Upload(path, content, executable=path == MIRROR_ENTRYPOINT_PATH)
+            for path, content in container_files(reg).items()]
+
+
+def tls_uploads(cert_path: str, key_path: str) -> list[Upload]:
+    # By host path: the key is read by the provider at create time and never enters state.
+    return [Upload(TLS_CERT, source=cert_path), Upload(TLS_KEY, source=key_path, permissions="0600")]
+
+
 def entrypoint(reg: RegistryPlan) -> list[str]:
-    if reg.role == "mirror":
+    if reg.role is Role.MIRROR:
         return ["/bin/sh", MIRROR_ENTRYPOINT_PATH]
     return ["registry", "serve", CONFIG_PATH]
+
+
+def proxy_credential_env(username: str, password: str) -> list[str]:
+    return [f"{PROXY_USERNAME_ENV}={username}", f"{PROXY_PASSWORD_ENV}={password}"]
 
 
 def healthcheck_command() -> list[str]:
@@ -157,25 +183,29 @@ def hosts_toml(reg: RegistryPlan, stack: str, by_ip: bool) -> str:
     A mirror's host file keeps the upstream as `server`: containerd tries the mirror first
     and falls back to the upstream, so pulls still work when the mirror is down. Every file
     has a `[host]` table: containerd 1.6 rejects a file with `server` alone ("invalid `host`
-    tree") and then silently uses its defaults.
+    tree") and then silently uses its defaults. Written by a TOML library: values are quoted
+    and escaped by it, never pasted.
     """
-    ca = f'ca = "{NODE_CA}"\n' if reg.tls else ""
-    what = _describe(reg) + (", by address" if by_ip else "")
-    server = reg.upstream if reg.role == "mirror" and not by_ip else reg.url
-    caps = ", ".join(f'"{c}"' for c in reg.capabilities)
-    return (
-        f"# kindreg ({stack}): {what}\n"
-        f'server = "{server}"\n'
-        f"{ca if by_ip else ''}"
-        f"\n"
-        f'[host."{reg.url}"]\n'
-        f"  capabilities = [{caps}]\n"
-        f"{'  ' + ca if ca else ''}"
-    )
+    doc = tomlkit.document()
+    doc.add(tomlkit.comment(f"kindreg ({stack}): {_describe(reg)}" + (", by address" if by_ip else "")))
+    doc.add("server", reg.upstream if reg.role is Role.MIRROR and not by_ip else reg.url)
+    if reg.tls and by_ip:
+        doc.add("ca", NODE_CA)
+    doc.add(tomlkit.nl())
+    entry = tomlkit.table()
+    entry.add("capabilities", list(reg.capabilities))
+    if reg.tls:
+        entry.add("ca", NODE_CA)
+    for _, item in entry.value.body:
+        item.trivia.indent = "  "
+    hosts = tomlkit.table(is_super_table=True)
+    hosts.add(reg.url, entry)
+    doc.add("host", hosts)
+    return tomlkit.dumps(doc)
 
 
 def _describe(reg: RegistryPlan) -> str:
-    if reg.role == "mirror":
+    if reg.role is Role.MIRROR:
         return f"{reg.host} through mirror {reg.name} ({reg.container}), upstream {reg.upstream}"
     return f"{reg.role} registry {reg.container}"
 
@@ -229,25 +259,22 @@ def local_registry_hosting(plan: ProjectPlan) -> str:
 
 # ---------------------------------------------------------------- labels
 
-LABEL = "kindreg."
-
-
 def registry_labels(reg: RegistryPlan) -> dict[str, str]:
     labels = {
-        f"{LABEL}managed": "true",
-        f"{LABEL}role": reg.role,
-        f"{LABEL}scope": reg.scope,
-        f"{LABEL}stack": reg.owner,
-        f"{LABEL}name": reg.name,
-        f"{LABEL}host": reg.host,
-        f"{LABEL}scheme": reg.scheme,
-        f"{LABEL}ip": reg.ip,
+        Label.MANAGED: MANAGED_VALUE,
+        Label.ROLE: reg.role.value,
+        Label.SCOPE: reg.scope.value,
+        Label.STACK: reg.owner,
+        Label.NAME: reg.name,
+        Label.HOST: reg.host,
+        Label.SCHEME: reg.scheme,
+        Label.IP: reg.ip,
     }
     if reg.upstream:
-        labels[f"{LABEL}upstream"] = reg.upstream
-    return labels
+        labels[Label.UPSTREAM] = reg.upstream
+    return {k.value: v for k, v in labels.items()}
 
 
-def network_labels(scope: str, stack: str) -> dict[str, str]:
-    return {f"{LABEL}managed": "true", f"{LABEL}scope": scope, f"{LABEL}stack": stack,
-            f"{LABEL}role": "network"}
+def network_labels(scope: Scope, stack: str) -> dict[str, str]:
+    return {Label.MANAGED.value: MANAGED_VALUE, Label.SCOPE.value: scope.value,
+            Label.STACK.value: stack, Label.ROLE.value: NETWORK_ROLE}

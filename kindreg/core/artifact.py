@@ -8,43 +8,23 @@ Resolution, as KSail's `workload push` documents it:
 """
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
-import re
-import tarfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional
 
 import yaml
 
-from .plan import BUILD_HOSTNAME, ProjectPlan
+from .imageref import parse_repository
+from .plan import ProjectPlan
+from .vocabulary import BUILD_HOSTNAME
 
 FLUX_CONFIG_MEDIA_TYPE = "application/vnd.cncf.flux.config.v1+json"
 FLUX_CONTENT_MEDIA_TYPE = "application/vnd.cncf.flux.content.v1.tar+gzip"
 DEFAULT_TAG = "dev"
 DEFAULT_REPOSITORY = "k8s"
 LAYER_TITLE = "manifests.tar.gz"
+# Never packaged: version control and desktop litter in a manifests directory.
 SKIP = {".git", ".DS_Store"}
-
-
-def package(directory: Path) -> bytes:
-    """A tar.gz of the directory that depends on file paths and contents only (no times,
-    owners or modes), so unchanged manifests give the same bytes and the same digest."""
-    files = sorted(p for p in directory.rglob("*")
-                   if p.is_file() and not (set(p.relative_to(directory).parts) & SKIP))
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for path in files:
-            data = path.read_bytes()
-            info = tarfile.TarInfo(path.relative_to(directory).as_posix())
-            info.size, info.mode, info.mtime = len(data), 0o644, 0
-            tar.addfile(info, io.BytesIO(data))
-    out = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0) as gz:
-        gz.write(raw.getvalue())
-    return out.getvalue()
 
 
 def digest(data: bytes) -> str:
@@ -63,25 +43,31 @@ class Target:
         return f"{self.registry}/{self.repository}:{self.tag}"
 
 
-_REF = re.compile(r"^(?:oci://)?(?P<host>[^/\s]+)(?:/(?P<repo>[^:@\s]+))?(?::(?P<tag>[\w][\w.-]{0,127}))?$")
+OCI = "oci://"
+EXPLICIT = "the oci:// reference"
 
 
-def _split(ref: str) -> Optional[re.Match]:
-    return _REF.match(ref)
+def _split(value: str, where: str) -> tuple[str, str, Optional[str]]:
+    """host[:port][/repository[:tag]] (after an optional oci://) by distribution's grammar."""
+    text = value[len(OCI):] if value.startswith(OCI) else value
+    if "/" not in text:  # a registry alone: the default repository there
+        text = f"{text}/{DEFAULT_REPOSITORY}"
+    try:
+        return parse_repository(text)
+    except ValueError:
+        raise ValueError(f'"{value}" (from {where}) is not a registry reference like '
+                         '"oci://host[:port]/repository[:tag]"') from None
 
 
 def resolve(explicit: Optional[str], flag_or_env: Optional[str], configured: Optional[str],
             configured_tag: Optional[str], build_registry: Optional[str]) -> Target:
     """The push target from the first source that names a registry (see the module doc)."""
-    for value, where in ((explicit, "the oci:// reference"), (flag_or_env, "--registry / KINDREG_REGISTRY"),
+    for value, where in ((explicit, EXPLICIT), (flag_or_env, "--registry / KINDREG_REGISTRY"),
                          (configured, "workload.registry")):
         if value:
-            m = _split(value)
-            if not m:
-                raise ValueError(f'"{value}" (from {where}) is not a registry reference like '
-                                 '"oci://host[:port]/repository[:tag]"')
-            tag = (m["tag"] if where == "the oci:// reference" else None) or configured_tag or m["tag"] or DEFAULT_TAG
-            return Target(m["host"], m["repo"] or DEFAULT_REPOSITORY, tag, where)
+            host, repository, written_tag = _split(value, where)
+            tag = (written_tag if where == EXPLICIT else None) or configured_tag or written_tag or DEFAULT_TAG
+            return Target(host, repository, tag, where)
     if not build_registry:
         raise ValueError("no registry to push to: give oci://host/repository[:tag], --registry, "
                          "workload.registry in the project config, or --stack of a running project")

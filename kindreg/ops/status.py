@@ -4,11 +4,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
-from .engine import Engine, addresses, label, name_of, state_of
-from .render import DATA_DIR, LABEL, MODE_FILE
-from .text import table
-
-KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster"
+from kindreg.adapters.engine import Engine, addresses, label, name_of, state_of
+from kindreg.core.render import DATA_DIR, MODE_FILE
+from kindreg.core.text import table
+from kindreg.core.vocabulary import KIND_CLUSTER_LABEL, MANAGED_VALUE, Label, Role, Scope
 # A repository is a directory holding _manifests under the registry's storage.
 COUNT_REPOSITORIES = ["sh", "-c", f"find {DATA_DIR}/docker/registry/v2/repositories -type d "
                       "-name _manifests 2>/dev/null | wc -l"]
@@ -61,9 +60,9 @@ def collect(engine: Engine) -> Status:
     containers = engine.containers()
     status = Status()
     for c in sorted(containers, key=name_of):
-        if label(c, f"{LABEL}managed") == "true" and label(c, f"{LABEL}role") in ("build", "cache", "mirror"):
+        if label(c, Label.MANAGED) == MANAGED_VALUE and label(c, Label.ROLE) in tuple(Role):
             reg = _registry(engine, c)
-            if reg.scope == "shared":
+            if reg.scope == Scope.SHARED:
                 status.shared.append(reg)
             else:
                 status.projects.setdefault(reg.stack, []).append(reg)
@@ -77,20 +76,20 @@ def collect(engine: Engine) -> Status:
 
 
 def _registry(engine: Engine, c: dict) -> RegistryStatus:
-    ip = label(c, f"{LABEL}ip") or ""
+    ip = label(c, Label.IP) or ""
     nets = addresses(c)
     network = next((n for n, a in nets.items() if a == ip), next(iter(nets), ""))
-    scheme = label(c, f"{LABEL}scheme") or "http"
+    scheme = label(c, Label.SCHEME) or "http"
     running = (c.get("State") or {}).get("Running", False)
-    role = label(c, f"{LABEL}role") or ""
+    role = label(c, Label.ROLE) or ""
     return RegistryStatus(
-        container=name_of(c), role=role, name=label(c, f"{LABEL}name") or "",
-        stack=label(c, f"{LABEL}stack") or "", scope=label(c, f"{LABEL}scope") or "",
+        container=name_of(c), role=role, name=label(c, Label.NAME) or "",
+        stack=label(c, Label.STACK) or "", scope=label(c, Label.SCOPE) or "",
         network=network, ip=nets.get(network) or ip, state=state_of(c), scheme=scheme,
-        host=label(c, f"{LABEL}host") or "", upstream=label(c, f"{LABEL}upstream"),
+        host=label(c, Label.HOST) or "", upstream=label(c, Label.UPSTREAM),
         catalog=f"{scheme}://{ip}/v2/_catalog",
         repositories=_count(engine, name_of(c)) if running else None,
-        mode=_mode(engine, name_of(c)) if running and role == "mirror" else None,
+        mode=_mode(engine, name_of(c)) if running and role == Role.MIRROR else None,
     )
 
 

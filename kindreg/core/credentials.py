@@ -19,11 +19,9 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError, Problem, problem
 from .plan import RegistryPlan
+from .vocabulary import DOCKER_HUB_CONFIG_KEYS, DOCKER_HUB_HOSTS
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-DOCKER_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io",
-                   "registry-1.docker.io", "https://registry-1.docker.io")
-_HUB_HOSTS = {"registry-1.docker.io", "index.docker.io", "docker.io"}
 
 
 @dataclass(frozen=True)
@@ -83,8 +81,8 @@ def _secret_entries(config: Optional[Mapping], names: set[str], problems: list[P
 def docker_config_keys(reg: RegistryPlan) -> tuple[str, ...]:
     """Keys of `auths` that can hold credentials for the mirror's upstream."""
     host = (urlsplit(reg.upstream or "").hostname or "").lower()
-    if host in _HUB_HOSTS:
-        return DOCKER_HUB_KEYS
+    if host in DOCKER_HUB_HOSTS:
+        return DOCKER_HUB_CONFIG_KEYS
     return (host, f"https://{host}", f"http://{host}", f"https://{host}/v1/", f"https://{host}/v2/")
 
 
@@ -114,10 +112,10 @@ def _decode_auth(entry: Mapping) -> Optional[tuple[str, str]]:
 
 def _from_placeholders(reg: RegistryPlan, env: Mapping[str, str], path_for: PathFor,
                        problems: list[Problem]) -> Optional[Credentials]:
-    if reg.username is None or reg.password_ref is None or not reg.password_ref.startswith("${"):
+    if reg.username is None or reg.password_from is None or not reg.password_from.startswith("${"):
         return None
     user = expand(reg.username, env, f"{path_for(reg.name)}.username", problems)
-    pw = expand(reg.password_ref, env, f"{path_for(reg.name)}.password", problems)
+    pw = expand(reg.password_from, env, f"{path_for(reg.name)}.password", problems)
     if user is None or pw is None:
         return None
     if not user or not pw:

@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Optional, Union
 
 from .errors import ConfigError, MissingFile, Problem, problem
-from .plan import ProjectPlan, SharedPlan, SharedView, plan_project, plan_shared
-from .sources import Loaded, LoadedProject, LoadedShared, ReadText, read_text, load_stack, stack_file
+from .plan import ProjectPlan, SharedExport, SharedPlan, plan_project, plan_shared
+from .sources import Loaded, LoadedProject, LoadedShared, ReadText, load_stack, stack_file
 
 Plan = Union[SharedPlan, ProjectPlan]
 
 
-def shared_view_for(project: LoadedProject, project_dir: Path,
-                    read: ReadText = read_text) -> Optional[SharedView]:
+def shared_export_for(project: LoadedProject, project_dir: Path,
+                      read: ReadText) -> Optional[SharedExport]:
     if not project.config.shared_mode:
         return None
     name = project.config.registries.shared.stack
@@ -26,7 +26,7 @@ def shared_view_for(project: LoadedProject, project_dir: Path,
         return None  # plan_project reports it, naming the field and the fix
     if not isinstance(shared, LoadedShared):
         raise ConfigError(stack_file(project_dir, name).name, [_not_shared(project, name)])
-    return plan_shared(shared.config, name).view()
+    return plan_shared(shared.config, name).export()
 
 
 def _not_shared(project: LoadedProject, name: str) -> Problem:
@@ -35,12 +35,8 @@ def _not_shared(project: LoadedProject, name: str) -> Problem:
                    "stack that has kindreg:shared")
 
 
-def plan_loaded(loaded: Loaded, project_dir: Path, read: ReadText = read_text) -> Plan:
+def plan_loaded(loaded: Loaded, project_dir: Path, read: ReadText) -> Plan:
     if isinstance(loaded, LoadedShared):
         return plan_shared(loaded.config, loaded.stack)
-    view = shared_view_for(loaded, project_dir, read)
-    return plan_project(loaded.config, loaded.stack, view, loaded.source, loaded.prefix)
-
-
-def stacks_in(project_dir: Path) -> list[str]:
-    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
+    shared = shared_export_for(loaded, project_dir, read)
+    return plan_project(loaded.config, loaded.stack, shared, loaded.source, loaded.prefix)

@@ -6,7 +6,7 @@ Two stack roles share these models:
   declares one project's network, build/cache registries and kind nodes.
 
 Rules that relate several fields (overlapping subnets, duplicate mirrors, address
-capacity) live in `checks.py`, so that they still run when an unrelated field is invalid
+capacity) live in `validation.py`, so that they still run when an unrelated field is invalid
 and every problem is reported at once.
 """
 from __future__ import annotations
@@ -20,6 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from .layout import DEFAULT_PROJECT_CIDR, DEFAULT_SHARED_CIDR
+from .vocabulary import DEFAULT_MIRROR_HOSTS, DEFAULT_MIRRORS, KNOWN_UPSTREAMS, Role
+
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 # Docker accepts these characters in network names.
 NETWORK_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
@@ -28,26 +31,14 @@ HOST_RE = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$")
 PLACEHOLDER_RE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}$")
 DURATION_RE = re.compile(r"^([0-9]+(ns|us|ms|s|m|h))+$")
 
-RESERVED_MIRROR_NAMES = ("build", "cache")
-DEFAULT_PROJECT_CIDR = "10.125.125.0/24"
+RESERVED_MIRROR_NAMES = (Role.BUILD.value, Role.CACHE.value)
 DEFAULT_SHARED_NETWORK = "lok8s-registries"
-DEFAULT_SHARED_CIDR = "10.125.200.0/24"
 DEFAULT_SHARED_STACK = "shared"
 DEFAULT_SHARED_PREFIX = "lok8s"
 DEFAULT_REGISTRY_IMAGE = "registry:3"
 MAX_CONTROL_PLANES = 5
 MAX_WORKERS = 20
 
-# The four mirrors every kind cluster needs (name, upstream, registry host).
-DEFAULT_MIRRORS = (
-    ("io-docker", "https://registry-1.docker.io", "docker.io"),
-    ("io-quay", "https://quay.io", "quay.io"),
-    ("io-k8s", "https://registry.k8s.io", "registry.k8s.io"),
-    ("io-ghcr", "https://ghcr.io", "ghcr.io"),
-)
-KNOWN_HOSTS = {name: host for name, _, host in DEFAULT_MIRRORS}
-# Hosts whose registry API lives on another name (KSail's grammar derives the upstream).
-KNOWN_UPSTREAMS = {"docker.io": "https://registry-1.docker.io"}
 # Labels that say nothing about which registry a mirror is (registry-1.docker.io -> io-docker).
 _NOISE_LABELS = {"registry", "registry-1", "www", "index"}
 
@@ -219,7 +210,7 @@ class MirrorSpec(Strict):
     @property
     def registry_host(self) -> str:
         """The host containerd redirects (its certs.d directory name)."""
-        return self.host or KNOWN_HOSTS.get(self.name) or host_of_url(self.url)
+        return self.host or DEFAULT_MIRROR_HOSTS.get(self.name) or host_of_url(self.url)
 
 
 def default_mirrors() -> list[MirrorSpec]:

@@ -1,4 +1,4 @@
-"""Push a manifests directory as a Flux OCI artifact, through the ORAS client library."""
+"""Push a manifests package as a Flux OCI artifact, through the ORAS client library."""
 from __future__ import annotations
 
 import socket
@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
-from . import artifact
+from kindreg.core import artifact
 
 
 class PushError(Exception):
@@ -25,12 +25,11 @@ def reachable(registry: str, tls: bool, timeout: float = 5.0) -> None:
                         f"and is the address right?") from None
 
 
-def push(directory: Path, target: artifact.Target, tls: bool, ca_file: Optional[str] = None) -> str:
-    """Push `directory` to `target`; returns the manifest digest."""
+def push(data: bytes, target: artifact.Target, tls: bool, ca_file: Optional[str] = None) -> str:
+    """Push the package `data` to `target`; returns the manifest digest."""
     import oras.provider  # imported here: only `push` needs the registry client
 
     reachable(target.registry, tls)
-    data = artifact.package(directory)
     with tempfile.TemporaryDirectory(prefix="kindreg-push-") as tmp:
         layer = Path(tmp) / artifact.LAYER_TITLE
         layer.write_bytes(data)

@@ -3,11 +3,12 @@
 The commands that look at a running machine (`status`, `doctor`, `cache`) take an `Engine`;
 `DockerCli` implements it with the docker CLI's JSON output (the same engine and
 DOCKER_HOST the user's docker command uses), and tests give a fake with the same shape.
-No Docker library is imported: the package stays free of Docker and Pulumi imports.
+No Docker library is imported: the docker CLI is the one client, whatever engine it reaches.
 """
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from typing import Optional, Protocol, Sequence
 
@@ -28,6 +29,15 @@ class Engine(Protocol):
 
     def exec(self, container: str, argv: Sequence[str]) -> tuple[int, str]:
         """Run argv in a running container; (exit code, output)."""
+
+    def network_containers(self, network: str) -> Optional[list[dict]]:
+        """`docker inspect` of every container on the network; None when there is no such network."""
+
+    def network_connect(self, network: str, container: str) -> None:
+        """Attach a container to a network (EngineError when the engine refuses)."""
+
+    def network_disconnect(self, network: str, container: str) -> None:
+        """Detach a container from a network."""
 
 
 class DockerCli:
@@ -68,6 +78,22 @@ class DockerCli:
     def exec(self, container: str, argv: Sequence[str]) -> tuple[int, str]:
         out = self._run("exec", container, *argv, check=False)
         return out.returncode, out.stdout + out.stderr
+
+    def network_containers(self, network: str) -> Optional[list[dict]]:
+        # `network ls` with an exact-name filter fails only when the engine cannot be asked, so
+        # "no such network" is never confused with "no answer".
+        found = self._run("network", "ls", "-q", "--no-trunc", "--filter",
+                          f"name=^{re.escape(network)}$").stdout.split()
+        info = [n for n in self._inspect(found, "network") if n.get("Name") == network]
+        if not info:
+            return None
+        return self._inspect(list(info[0].get("Containers") or {}))
+
+    def network_connect(self, network: str, container: str) -> None:
+        self._run("network", "connect", network, container)
+
+    def network_disconnect(self, network: str, container: str) -> None:
+        self._run("network", "disconnect", network, container)
 
 
 def label(container: dict, key: str) -> Optional[str]:

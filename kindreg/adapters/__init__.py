@@ -1,0 +1,1 @@
+"""The outside world behind small interfaces: Docker engine, mkcert, skopeo, ORAS, files."""

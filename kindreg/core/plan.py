@@ -1,0 +1,389 @@
+"""The plan: every network, registry, IP, port, name, alias and volume, decided in one place.
+
+The models are typed and validate what they read: the shared stack's export (what projects
+read through a StackReference) and plan documents given to `diff` are checked field by field,
+and derived values (gateway, ranges, port, scheme, URL, node names) must agree with what they
+derive from. The address layout itself is in `layout.py`.
+"""
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
+from pydantic.alias_generators import to_camel
+
+from . import layout
+from .config import MirrorSpec, ProjectConfig, SharedStackConfig
+from .errors import ConfigError, Problem, problem
+from .vocabulary import BUILD_HOSTNAME, CACHE_HOSTNAME, HOSTNAMES, STATE_DIR, Role, Scope
+
+EXPORT_FORMAT = "kindreg/shared/v1"
+PORTS = {"http": 80, "https": 443}
+
+
+class PlanModel(BaseModel):
+    """Frozen, strict about unknown keys, camelCase in JSON (the plan document's spelling)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel,
+                              populate_by_name=True)
+
+    def to_json(self) -> dict:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+# Derived values (gateway, port, URL, node names) are checked against what they derive from
+# when another stack's export is read; a plan document edited by hand for `diff` is not.
+CHECK_DERIVED = {"check_derived": True}
+
+
+def _checking(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("check_derived"))
+
+
+class NetworkPlan(PlanModel):
+    name: str
+    scope: Scope
+    subnet: str
+    gateway: str
+    ip_range: str
+    registry_range: str
+    bridge: str
+
+    @classmethod
+    def of(cls, name: str, subnet: str, scope: Scope) -> "NetworkPlan":
+        return cls(name=name, scope=scope, subnet=subnet, **_derived_network(name, subnet))
+
+    @model_validator(mode="after")
+    def _derived(self, info: ValidationInfo) -> "NetworkPlan":
+        if not _checking(info):
+            return self
+        for field, expected in _derived_network(self.name, self.subnet).items():
+            if getattr(self, field) != expected:
+                raise ValueError(f"{to_camel(field)} {getattr(self, field)!r} does not follow from "
+                                 f"subnet {self.subnet} and name {self.name}")
+        return self
+
+
+def _derived_network(name: str, subnet: str) -> dict[str, str]:
+    return {"gateway": layout.gateway(subnet), "ip_range": layout.dynamic_range(subnet),
+            "registry_range": layout.registry_range(subnet), "bridge": layout.bridge_name(name)}
+
+
+class RegistryPlan(PlanModel):
+    """One registry: build, cache or a pull-through mirror (field order is the JSON's)."""
+
+    role: Role
+    name: str  # "build", "cache" or the mirror's name
+    container: str
+    network: str
+    ip: str
+    port: int
+    scheme: Literal["http", "https"]
+    url: str
+    host: str  # containerd host directory besides the IP: lok8s.local, docker.io, ...
+    upstream: Optional[str] = None
+    ttl: Optional[str] = None
+    username: Optional[str] = None  # may be a ${VAR} placeholder; never a secret
+    password_from: Optional[str] = None  # where the password comes from, never its value
+    volume: str
+    image: str
+    scope: Scope
+    owner: str  # the stack that owns the container
+    # Decisions that are not part of the plan document (kindreg/plan/v1 keeps its keys):
+    aliases: tuple[str, ...] = Field(default=(), exclude=True)  # DNS names on its network
+    host_port: Optional[int] = Field(default=None, exclude=True)  # published on 127.0.0.1
+
+    @classmethod
+    def of(cls, *, tls: bool, ip: str, **fields) -> "RegistryPlan":
+        scheme = "https" if tls else "http"
+        return cls(ip=ip, port=PORTS[scheme], scheme=scheme, url=f"{scheme}://{ip}", **fields)
+
+    @model_validator(mode="after")
+    def _derived(self, info: ValidationInfo) -> "RegistryPlan":
+        if not _checking(info):
+            return self
+        if self.port != PORTS[self.scheme] or self.url != f"{self.scheme}://{self.ip}":
+            raise ValueError(f"port {self.port} and url {self.url} do not follow from scheme "
+                             f"{self.scheme} and ip {self.ip}")
+        if (self.role is Role.MIRROR) != (self.upstream is not None):
+            raise ValueError("a mirror has an upstream, a build or cache registry has none")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        return self.scheme == "https"
+
+    @property
+    def capabilities(self) -> tuple[str, ...]:
+        return ("pull", "resolve", "push") if self.role.pushable else ("pull", "resolve")
+
+
+class SharedExport(PlanModel):
+    """What a project reads of the shared stack: its `kindreg` output (kindreg/shared/v1)."""
+
+    format: Literal["kindreg/shared/v1"] = EXPORT_FORMAT
+    stack: str
+    tls: bool
+    network: NetworkPlan
+    mirrors: tuple[RegistryPlan, ...]
+
+    @classmethod
+    def read(cls, stack: str, exported: object) -> "SharedExport":
+        """The export of stack `stack`, or a ConfigError saying what is wrong and the fix."""
+        fix = f"run `pulumi up -s {stack}` first (the shared mirrors stack)"
+        if not isinstance(exported, dict) or not exported:
+            raise ConfigError(f'shared stack "{stack}"', [problem(
+                "outputs.kindreg", f"is missing: the stack has no kindreg outputs; {fix}")])
+        try:
+            return cls.model_validate(exported, context=CHECK_DERIVED)
+        except ValidationError as err:
+            first = err.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in first["loc"]) or "(top)"
+            raise ConfigError(f'shared stack "{stack}"', [problem(
+                "outputs.kindreg", f"is not a {EXPORT_FORMAT} export ({where}: {first['msg']}); "
+                f"{fix}")]) from None
+
+
+class SharedPlan(SharedExport):
+    """The shared stack: its export plus what only the shared stack itself needs."""
+
+    image: str = Field(exclude=True)
+    delete_volumes: bool = Field(exclude=True)
+
+    @property
+    def role(self) -> Scope:
+        return Scope.SHARED
+
+    @property
+    def registries(self) -> tuple[RegistryPlan, ...]:
+        return self.mirrors
+
+    @property
+    def state_dir(self) -> str:
+        return f"{STATE_DIR}/{self.stack}"
+
+    @property
+    def san(self) -> tuple[str, ...]:
+        return san_list(self.mirrors, ())
+
+    def export(self) -> SharedExport:
+        return SharedExport.model_validate(self.model_dump())
+
+
+class NodesPlan(PlanModel):
+    enabled: bool
+    cluster: str
+    control_planes: int
+    workers: int
+    image: Optional[str]
+    names: tuple[str, ...]
+
+    @classmethod
+    def of(cls, enabled: bool, cluster: str, control_planes: int, workers: int,
+           image: Optional[str]) -> "NodesPlan":
+        return cls(enabled=enabled, cluster=cluster, control_planes=control_planes, workers=workers,
+                   image=image, names=kind_node_names(enabled, cluster, control_planes, workers))
+
+    @model_validator(mode="after")
+    def _derived(self, info: ValidationInfo) -> "NodesPlan":
+        expected = kind_node_names(self.enabled, self.cluster, self.control_planes, self.workers)
+        if _checking(info) and self.names != expected:
+            raise ValueError(f"names {list(self.names)} are not the ones kind gives")
+        return self
+
+
+def kind_node_names(enabled: bool, cluster: str, control_planes: int, workers: int) -> tuple[str, ...]:
+    """Node container names as kind gives them."""
+    if not enabled:
+        return ()
+
+    def numbered(role: str, count: int) -> list[str]:
+        return [f"{cluster}-{role}{'' if i == 1 else i}" for i in range(1, count + 1)]
+
+    names = numbered("control-plane", control_planes) + numbered("worker", workers)
+    if control_planes > 1:
+        names.append(f"{cluster}-external-load-balancer")
+    return tuple(names)
+
+
+class ProjectPlan(PlanModel):
+    stack: str
+    project: str
+    tls: bool
+    delete_volumes: bool
+    network: NetworkPlan
+    shared: Optional[SharedExport]
+    registries: tuple[RegistryPlan, ...]  # owned by this stack: build, cache, own mirrors
+    mirrors: tuple[RegistryPlan, ...]  # what the nodes pull through (shared or own)
+    nodes: NodesPlan
+    host_port: Optional[int] = None
+
+    @property
+    def role(self) -> Scope:
+        return Scope.PROJECT
+
+    @property
+    def build(self) -> RegistryPlan:
+        return self.registries[0]
+
+    @property
+    def cache(self) -> RegistryPlan:
+        return self.registries[1]
+
+    @property
+    def state_dir(self) -> str:
+        return f"{STATE_DIR}/{self.stack}"
+
+    @property
+    def certs_dir(self) -> str:
+        return f"{self.state_dir}/certs.d"
+
+    @property
+    def endpoints(self) -> tuple[RegistryPlan, ...]:
+        """Every registry the nodes are configured for: build, cache, then mirrors."""
+        return self.registries[:2] + self.mirrors
+
+    @property
+    def needs_ca(self) -> bool:
+        return any(r.tls for r in self.endpoints)
+
+    @property
+    def san(self) -> tuple[str, ...]:
+        local = ("localhost", "127.0.0.1") if self.host_port else ()
+        return san_list(self.registries, (BUILD_HOSTNAME, CACHE_HOSTNAME, *local))
+
+
+def san_list(registries: tuple[RegistryPlan, ...], hostnames: tuple[str, ...]) -> tuple[str, ...]:
+    """IPs first (plan order), then framework hostnames, then mirrored domains; no repeats."""
+    ordered = [r.ip for r in registries] + list(hostnames)
+    ordered += [r.host.split(":")[0] for r in registries if r.role is Role.MIRROR]
+    return tuple(dict.fromkeys(ordered))
+
+
+# ---------------------------------------------------------------- planning
+
+def plan_shared(cfg: SharedStackConfig, stack: str) -> SharedPlan:
+    net = NetworkPlan.of(cfg.network.name, cfg.network.cidr, Scope.SHARED)
+    mirrors = _mirrors(cfg.mirrors, cfg.prefix, net, cfg.tls, cfg.image, stack)
+    return SharedPlan(stack=stack, network=net, tls=cfg.tls, mirrors=mirrors, image=cfg.image,
+                      delete_volumes=cfg.delete_volumes)
+
+
+def plan_project(cfg: ProjectConfig, stack: str, shared: Optional[SharedExport],
+                 source: str = "config", prefix: str = "") -> ProjectPlan:
+    """The project's plan; in shared mode `shared` is the shared stack's export."""
+    net = NetworkPlan.of(cfg.network_name, cfg.network.cidr, Scope.PROJECT)
+    regs = cfg.registries
+    name_prefix = regs.prefix or cfg.network_name
+
+    def own(role: Role, offset: int) -> RegistryPlan:
+        return RegistryPlan.of(
+            role=role, name=role.value, container=f"{name_prefix}-registry-{role}",
+            volume=f"{name_prefix}-registry-{role}-data", network=net.name,
+            ip=layout.address(net.subnet, offset), tls=regs.tls, host=HOSTNAMES[role], image=regs.image,
+            scope=Scope.PROJECT, owner=stack,
+            # Pods resolve lok8s.local / lok8s.cache through Docker's DNS on the project network.
+            aliases=(HOSTNAMES[role],),
+            host_port=regs.host_port if role is Role.BUILD else None,
+        )
+
+    owned = [own(Role.BUILD, layout.BUILD_OFFSET), own(Role.CACHE, layout.CACHE_OFFSET)]
+    if cfg.shared_mode:
+        if shared is None:
+            raise ConfigError(source, [problem(
+                _at(prefix, "registries.shared.stack"),
+                f'names the shared stack "{cfg.registries.shared.stack}", which was not found; '
+                f"run `pulumi up -s {cfg.registries.shared.stack}` first, or set "
+                "registries.shared.enabled: false")])
+        mirrors = _shared_mirrors(cfg, shared, source, prefix)
+    else:
+        mirrors = _mirrors(regs.mirrors, name_prefix, net, regs.tls, regs.image, stack)
+        owned += mirrors
+    nodes = NodesPlan.of(cfg.nodes.enabled, cfg.project, cfg.nodes.control_planes,
+                         cfg.nodes.workers, cfg.nodes.image)
+    return ProjectPlan(
+        stack=stack, project=cfg.project, tls=regs.tls, delete_volumes=regs.delete_volumes,
+        network=net, shared=shared if cfg.shared_mode else None, registries=tuple(owned),
+        mirrors=tuple(mirrors), nodes=nodes, host_port=regs.host_port,
+    )
+
+
+def _mirrors(specs: list[MirrorSpec], prefix: str, net: NetworkPlan, tls: bool, image: str,
+             stack: str) -> tuple[RegistryPlan, ...]:
+    first = layout.MIRROR_FIRST[net.scope]
+    return tuple(_mirror(m, f"{prefix}-registry-{m.name}", net, first + i, tls, image, stack)
+                 for i, m in enumerate(specs))
+
+
+def _mirror(m: MirrorSpec, container: str, net: NetworkPlan, offset: int, tls: bool,
+            image: str, stack: str) -> RegistryPlan:
+    # Mirrors get no DNS alias: naming a container docker.io would hijack that name.
+    return RegistryPlan.of(
+        role=Role.MIRROR, name=m.name, container=container, volume=f"{container}-data",
+        network=net.name, ip=layout.address(net.subnet, offset), tls=tls, host=m.registry_host,
+        image=image, scope=net.scope, owner=stack, upstream=m.url, ttl=m.ttl,
+        username=m.username, password_from=m.password,
+    )
+
+
+def _at(prefix: str, path: str) -> str:
+    return f"{prefix}.{path}" if prefix else path
+
+
+def _shared_mirrors(cfg: ProjectConfig, shared: SharedExport, source: str,
+                    prefix: str) -> tuple[RegistryPlan, ...]:
+    """The shared stack's mirrors this project uses; any claim it makes must agree."""
+    problems = _shared_network_disagreements(cfg, shared, prefix)
+    by_name = {m.name: m for m in shared.mirrors}
+    used = shared.mirrors
+    if cfg.set_fields("registries", "mirrors"):
+        used = []
+        for i, m in enumerate(cfg.registries.mirrors):
+            problems += _mirror_disagreements(m, by_name.get(m.name), shared,
+                                              _at(prefix, f"registries.mirrors[{i}]"))
+            if m.name in by_name:
+                used.append(by_name[m.name])
+        used = tuple(used)
+    if problems:
+        raise ConfigError(source, problems)
+    return used
+
+
+def _shared_network_disagreements(cfg: ProjectConfig, shared: SharedExport,
+                                  prefix: str) -> list[Problem]:
+    out = []
+    claimed = cfg.registries.shared.network
+    where = f'the shared stack "{shared.stack}" has network {shared.network.name} ' \
+            f"{shared.network.subnet}"
+    for fld, theirs in (("name", shared.network.name), ("cidr", shared.network.subnet)):
+        if cfg.set_fields("registries", "shared", "network", fld) and getattr(claimed, fld) != theirs:
+            out.append(problem(
+                _at(prefix, f"registries.shared.network.{fld}"),
+                f'disagrees with the shared stack: {where}; set this field to "{theirs}" '
+                f"(or remove it), or change Pulumi.{shared.stack}.yaml and run "
+                f"`pulumi up -s {shared.stack}`",
+                getattr(claimed, fld)))
+    if cfg.network.cidr == shared.network.subnet:
+        out.append(problem(
+            _at(prefix, "network.cidr"),
+            f"is the shared registries' subnet ({where}); give the project its own slot, "
+            f'e.g. "{layout.suggest_slot(cfg.network.cidr)}"', cfg.network.cidr))
+    return out
+
+
+def _mirror_disagreements(m: MirrorSpec, theirs: Optional[RegistryPlan], shared: SharedExport,
+                          path: str) -> list[Problem]:
+    if theirs is None:
+        have = ", ".join(x.name for x in shared.mirrors) or "none"
+        return [problem(
+            path, f'names mirror "{m.name}", which the shared stack "{shared.stack}" does not '
+            f"have (it has: {have}); add it to Pulumi.{shared.stack}.yaml and run "
+            f"`pulumi up -s {shared.stack}`, or remove it here")]
+    out = []
+    for fld, mine, other in (("url", m.url, theirs.upstream), ("host", m.registry_host, theirs.host)):
+        if mine != other:
+            out.append(problem(
+                f'{path}.{fld}', f'disagrees with the shared stack "{shared.stack}", whose '
+                f'mirror {m.name} has {fld} "{other}"; use "{other}" here, or change the '
+                f"shared stack", mine))
+    return out

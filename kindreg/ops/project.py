@@ -1,0 +1,29 @@
+"""A project directory seen through the core: its stacks, loaded and planned from the files."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from kindreg.adapters import files
+from kindreg.core import sources, stacks
+from kindreg.core.sources import Loaded, LoadedProject
+from kindreg.core.stacks import Plan
+
+
+def names(project_dir: Path) -> list[str]:
+    return files.stack_names(project_dir)
+
+
+def load(project_dir: Path, stack: str) -> Loaded:
+    return sources.load_stack(project_dir, stack, files.read_text)
+
+
+def load_file(path: Path) -> LoadedProject:
+    return sources.load_file(path, files.read_text)
+
+
+def plan_of(loaded: Loaded, project_dir: Path) -> Plan:
+    return stacks.plan_loaded(loaded, project_dir, files.read_text)
+
+
+def plan(project_dir: Path, stack: str) -> Plan:
+    return plan_of(load(project_dir, stack), project_dir)

@@ -1,0 +1,81 @@
+"""`python -m kindreg push`: a manifests directory, packaged as a Flux OCI artifact, pushed.
+
+`prepare` decides everything (which directory, which registry and tag, TLS, which CA) from the
+arguments and the stack; `run` packages and pushes. Usage errors are `PushUsage` (exit 2).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from kindreg.adapters import files, oras
+from kindreg.adapters.mkcert import LocalCA
+from kindreg.core import artifact
+from kindreg.core.plan import ProjectPlan
+from kindreg.core.vocabulary import BUILD_HOSTNAME, Scope
+
+from . import project
+
+
+class PushUsage(ValueError):
+    """The arguments or the stack do not make a push (exit 2)."""
+
+
+@dataclass(frozen=True)
+class PushJob:
+    directory: Path
+    target: artifact.Target
+    tls: bool
+    ca_file: Optional[str]
+    own: bool  # the target is the stack's own build registry
+
+    @property
+    def flux_source(self) -> str:
+        return f"oci://{BUILD_HOSTNAME}/{self.target.repository}:{self.target.tag}"
+
+
+def prepare(where: Sequence[str], stack: Optional[str], registry: Optional[str], plain_http: bool,
+            project_dir: Path, ca: LocalCA) -> PushJob:
+    ref, directory_arg = _split_where(where)
+    plan, workload = _stack(stack, project_dir)
+    directory = Path(directory_arg) if directory_arg else project_dir / (workload.path if workload else "k8s")
+    if not directory.is_dir():
+        raise PushUsage(f"{directory} is not a directory of manifests")
+    build = artifact.build_registry_from_host(plan) if plan else None
+    target = _target(ref, registry, workload, build)
+    own = plan is not None and target.registry == build
+    tls = plan.build.tls if own else not plain_http
+    return PushJob(directory, target, tls, ca.file() if own and tls else None, own)
+
+
+def _split_where(where: Sequence[str]) -> tuple[Optional[str], Optional[str]]:
+    refs = [w for w in where if w.startswith(artifact.OCI)]
+    dirs = [w for w in where if not w.startswith(artifact.OCI)]
+    if len(refs) > 1 or len(dirs) > 1:
+        raise PushUsage("push takes at most one directory and one oci:// reference")
+    return (refs or [None])[0], (dirs or [None])[0]
+
+
+def _target(ref: Optional[str], registry: Optional[str], workload, build: Optional[str]) -> artifact.Target:
+    configured, tag = (workload.registry, workload.tag) if workload else (None, None)
+    try:
+        return artifact.resolve(ref, registry, configured, tag, build)
+    except ValueError as err:
+        raise PushUsage(str(err)) from None
+
+
+def _stack(stack: Optional[str], project_dir: Path):
+    if not stack:
+        return None, None
+    loaded = project.load(project_dir, stack)
+    if loaded.role != Scope.PROJECT:
+        raise PushUsage(f"stack {stack} is the shared mirrors stack; give a project stack")
+    plan = project.plan_of(loaded, project_dir)
+    assert isinstance(plan, ProjectPlan)
+    return plan, loaded.config.workload
+
+
+def run(job: PushJob, push: Callable = oras.push) -> str:
+    """Package and push; the manifest digest (oras.PushError when the registry refuses)."""
+    return push(files.package_manifests(job.directory), job.target, job.tls, job.ca_file)

@@ -122,7 +122,7 @@ class Bench:
 
 
 def sweep_bench(client) -> None:
-    sweep(client, (NAMES, f"{PROJECTS}-"))
+    sweep(client)
 
 
 def make_bench(workdir: Path) -> Bench:

@@ -19,6 +19,7 @@ class KindClusterArgs:
     cluster: str
     kind_config: str  # rendered by kindreg.render.kind_config
     network: pulumi.Input[str]  # the project network (KIND_EXPERIMENTAL_DOCKER_NETWORK)
+    network_id: pulumi.Input[str]  # changes exactly when that network is replaced
     shared_network: Optional[str]  # the shared registries network, in shared mode
     registry_hosting: str  # the local-registry-hosting ConfigMap (KEP-1755)
     depends_on: list = field(default_factory=list)  # registries and the certs.d tree
@@ -26,17 +27,23 @@ class KindClusterArgs:
 
 
 class KindCluster(pulumi.ComponentResource):
-    """`kind create cluster` / `kind delete cluster`, replaced when the kind config changes."""
+    """`kind create cluster` / `kind delete cluster`.
+
+    Replaced (deleted first: the cluster name is fixed) when the kind config changes or the
+    project network is replaced (its nodes hold addresses on it, and Docker removes no network
+    with containers attached). Any other change (engine address, wait time) is an update that
+    keeps the cluster.
+    """
 
     def __init__(self, name: str, args: KindClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kindreg:cluster:KindCluster", name, None, opts)
         env = {**(args.environment or {}), "KINDREG_CLUSTER": args.cluster}
         self.cluster = local.Command(
             f"{name}-kind",
-            create=scripts.KIND_CREATE, delete=scripts.KIND_DELETE,
+            create=scripts.KIND_CREATE, update=scripts.KIND_UPDATE, delete=scripts.KIND_DELETE,
             environment={**env, "KINDREG_NETWORK": args.network, "KINDREG_WAIT": KIND_WAIT},
             stdin=args.kind_config,
-            triggers=[args.kind_config],
+            triggers=[args.kind_config, args.network_id],
             opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on, delete_before_replace=True),
         )
         after_cluster = pulumi.ResourceOptions(parent=self, depends_on=[self.cluster])
@@ -48,7 +55,8 @@ class KindCluster(pulumi.ComponentResource):
                 delete=scripts.NETWORK_DISCONNECT,
                 environment={**env, **common.python_step_environment(), "KINDREG_NETWORK": args.shared_network},
                 triggers=[self.cluster.stdout],
-                opts=after_cluster,
+                # Its delete disconnects the nodes: it must not run after a replacement connected them.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster], delete_before_replace=True),
             )
         self.registry_hosting = local.Command(
             f"{name}-registry-hosting",

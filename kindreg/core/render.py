@@ -275,6 +275,12 @@ def registry_labels(reg: RegistryPlan) -> dict[str, str]:
     return {k.value: v for k, v in labels.items()}
 
 
+def volume_labels(reg: RegistryPlan) -> dict[str, str]:
+    """Only what identifies the volume: labels of a volume cannot change without replacing it."""
+    keep = (Label.MANAGED, Label.ROLE, Label.SCOPE, Label.STACK, Label.NAME)
+    return {k: v for k, v in registry_labels(reg).items() if k in keep}
+
+
 def network_labels(scope: Scope, stack: str) -> dict[str, str]:
     return {Label.MANAGED.value: MANAGED_VALUE, Label.SCOPE.value: scope.value,
             Label.STACK.value: stack, Label.ROLE.value: NETWORK_ROLE}

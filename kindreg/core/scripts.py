@@ -22,8 +22,14 @@ printf '%s' "$KINDREG_CONTENT" > "$tmp"
 mv -f "$tmp" "$dir/hosts.toml"
 """
 
+# Removes the file only while it holds what this resource wrote: a replacement resource may
+# already have written the same path (Pulumi creates before it deletes), and that file stays.
+# (`; echo .` keeps trailing newlines in the comparison.)
 HOSTS_FILE_DELETE = """set -eu
-rm -f "$KINDREG_CERTS_DIR/$KINDREG_HOST/hosts.toml"
+file="$KINDREG_CERTS_DIR/$KINDREG_HOST/hosts.toml"
+if [ -f "$file" ] && [ "$(cat "$file"; echo .)" = "$(printf '%s' "$KINDREG_CONTENT"; echo .)" ]; then
+  rm -f "$file"
+fi
 rmdir "$KINDREG_CERTS_DIR/$KINDREG_HOST" 2>/dev/null || true
 """
 
@@ -33,7 +39,11 @@ cp "$KINDREG_CA_SOURCE" "$KINDREG_CERTS_DIR/.ca/.rootCA.pem.$$"
 mv -f "$KINDREG_CERTS_DIR/.ca/.rootCA.pem.$$" "$KINDREG_CERTS_DIR/.ca/rootCA.pem"
 """
 
-CA_DELETE = """rm -f "$KINDREG_CERTS_DIR/.ca/rootCA.pem"
+# As for hosts files: only the copy of the CA this resource made (by its SHA-256).
+CA_DELETE = """file="$KINDREG_CERTS_DIR/.ca/rootCA.pem"
+if [ -f "$file" ] && [ "$(sha256sum "$file" | cut -d' ' -f1)" = "$KINDREG_CA_SHA256" ]; then
+  rm -f "$file"
+fi
 rmdir "$KINDREG_CERTS_DIR/.ca" 2>/dev/null || true
 """
 
@@ -69,6 +79,16 @@ fi
 KIND_EXPERIMENTAL_DOCKER_NETWORK="$KINDREG_NETWORK" kind create cluster \\
   --name "$KINDREG_CLUSTER" --config /dev/stdin --wait "$KINDREG_WAIT" >&2
 # stdout is the node list only: the network-connect step is replaced when it changes.
+kind get nodes --name "$KINDREG_CLUSTER" | sort
+"""
+
+# An input change that is not a trigger (engine address, wait time) is an update: the cluster
+# this stack created stays; it is created only if it is missing (another engine, deleted by hand).
+KIND_UPDATE = """set -eu
+if ! kind get clusters 2>/dev/null | grep -qx "$KINDREG_CLUSTER"; then
+  KIND_EXPERIMENTAL_DOCKER_NETWORK="$KINDREG_NETWORK" kind create cluster \\
+    --name "$KINDREG_CLUSTER" --config /dev/stdin --wait "$KINDREG_WAIT" >&2
+fi
 kind get nodes --name "$KINDREG_CLUSTER" | sort
 """
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from . import layout
 from .config import MirrorSpec, NetworkSpec, ProjectConfig, SharedNetworkSpec, SharedStackConfig
 from .errors import ConfigError, Problem, problem
-from .vocabulary import Scope
+from .vocabulary import DEFAULT_MIRROR_NAMES, Scope
 
 M = TypeVar("M", bound=BaseModel)
 PathOf = Callable[[tuple], str]
@@ -150,7 +150,9 @@ def cross_checks(model: type[BaseModel], raw: dict, path_of: PathOf) -> list[Pro
     if model is ProjectConfig:
         return _project_checks(raw, path_of)
     if model is SharedStackConfig:
-        return _mirror_checks(_items(raw.get("mirrors")), ("mirrors",), Scope.SHARED, path_of)
+        net = _section(SharedNetworkSpec, raw.get("network", {}))
+        return _mirror_checks(_items(raw.get("mirrors")), ("mirrors",), Scope.SHARED, path_of,
+                              net.cidr if net else None)
     return []
 
 
@@ -172,39 +174,61 @@ def _project_checks(raw: dict, path_of: PathOf) -> list[Problem]:
             project_net.cidr,
         ))
     if "mirrors" in regs:
+        # In shared mode the mirrors are claims about the shared stack's, which has the addresses.
         scope = Scope.SHARED if shared_mode else Scope.PROJECT
-        out += _mirror_checks(_items(regs["mirrors"]), ("registries", "mirrors"), scope, path_of)
+        cidr = None if shared_mode or project_net is None else project_net.cidr
+        out += _mirror_checks(_items(regs["mirrors"]), ("registries", "mirrors"), scope, path_of, cidr)
     return out
 
 
-def _mirror_checks(items: list, loc: tuple, scope: Scope, path_of: PathOf) -> list[Problem]:
+def _mirror_checks(items: list, loc: tuple, scope: Scope, path_of: PathOf,
+                   cidr: Optional[str]) -> list[Problem]:
+    mirrors = [(i, m) for i, item in enumerate(items) if (m := _section(MirrorSpec, item)) is not None]
     out: list[Problem] = []
-    seen_names: dict[str, int] = {}
-    seen_hosts: dict[str, int] = {}
-    for i, item in enumerate(items):
-        m = _section(MirrorSpec, item)
-        if m is None:
-            continue
-        if m.name in seen_names:
-            first = path_of((*loc, seen_names[m.name]))
-            out.append(problem(path_of((*loc, i, "name")),
-                               f"is already the name of {first}; mirror names must be unique",
-                               m.name))
-        else:
-            seen_names[m.name] = i
-        host = m.registry_host
-        if host in seen_hosts:
-            first = path_of((*loc, seen_hosts[host]))
-            out.append(problem(path_of((*loc, i)),
-                               f"mirrors {host}, as {first} does; containerd sends a host to "
-                               "one mirror only: keep one of them"))
-        else:
-            seen_hosts[host] = i
+    names: dict[str, int] = {}
+    hosts: dict[str, int] = {}
+    for i, m in mirrors:
+        if m.name in names:
+            out.append(problem(path_of((*loc, i, "name")), f"is already the name of "
+                               f"{path_of((*loc, names[m.name]))}; mirror names must be unique", m.name))
+        names.setdefault(m.name, i)
+        if m.registry_host in hosts:
+            out.append(problem(path_of((*loc, i)), f"mirrors {m.registry_host}, as "
+                               f"{path_of((*loc, hosts[m.registry_host]))} does; containerd sends a host "
+                               "to one mirror only: keep one of them"))
+        hosts.setdefault(m.registry_host, i)
+    if cidr:
+        unique = [(i, m) for i, m in mirrors if names[m.name] == i]  # a repeated name is reported above
+        out += _address_checks(unique, loc, scope, path_of, cidr)
     capacity = layout.MIRROR_CAPACITY[scope]
     if len(items) > capacity:
         out.append(problem(path_of(loc),
                            f"lists {len(items)} mirrors but {layout.SUBNET_NAME[scope]} has addresses "
                            f"for {capacity} ({layout.CAPACITY_NOTE[scope]}); remove some mirrors"))
+    return out
+
+
+def _address_checks(mirrors: list, loc: tuple, scope: Scope, path_of: PathOf, cidr: str) -> list[Problem]:
+    """Explicit addresses inside the mirrors' range, and no two mirrors on one address."""
+    out: list[Problem] = []
+    allowed = layout.registry_offsets(scope)
+    taken: dict[int, int] = {}
+    for i, m in mirrors:
+        offset = layout.mirror_offset(m.name, scope, DEFAULT_MIRROR_NAMES, m.address, cidr)
+        if m.address and offset not in allowed:
+            out.append(problem(path_of((*loc, i, "address")),
+                               f"is outside the mirrors' addresses of {layout.SUBNET_NAME[scope]} "
+                               f"{cidr} ({layout.CAPACITY_NOTE[scope]})", m.address))
+        elif offset in taken:
+            # A free address past the well-known mirrors' own (they may be added later).
+            free = next(o for o in allowed[len(DEFAULT_MIRROR_NAMES):] if o not in taken and o != offset)
+            first = path_of((*loc, taken[offset]))
+            out.append(problem(path_of((*loc, i)),
+                               f"gets address {layout.address(cidr, offset)} (derived from its name), as "
+                               f"{first} does; set `address` on one of them to a free address, e.g. "
+                               f'"{layout.address(cidr, free)}"'))
+        else:
+            taken[offset] = i
     return out
 
 

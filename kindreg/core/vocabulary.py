@@ -72,6 +72,7 @@ DEFAULT_MIRRORS = (
     ("io-ghcr", "https://ghcr.io", "ghcr.io"),
 )
 DEFAULT_MIRROR_HOSTS = {name: host for name, _, host in DEFAULT_MIRRORS}
+DEFAULT_MIRROR_NAMES = tuple(name for name, _, _ in DEFAULT_MIRRORS)
 
 # Docker Hub answers under several names; image references say docker.io, its API lives on
 # registry-1.docker.io, and `docker login` stores credentials under the index URL.

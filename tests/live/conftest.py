@@ -18,6 +18,7 @@ from typing import Optional
 import pytest
 
 from components.program import Host
+from tests.doubles import ownership
 from tests.images import oci_layout
 from tests.live import images
 from tests.live.provider_double import Machine, command_environment
@@ -25,10 +26,6 @@ from tests.requirements import need_tools, unavailable
 
 BIN = Path(__file__).parent / "bin"
 TEST_REPO = "library/kindreg-test"
-# Every name the live tests create starts with one of these (stack_configs' `names`/`projects`).
-LIVE_NAMES = ("kindreg-live", "kindreg-tls", "kindreg-off")
-LIVE_PROJECTS = ("live", "tls", "off")
-LIVE_PREFIXES = (*LIVE_NAMES, *(f"{p}-" for p in LIVE_PROJECTS), "kindreg-up-")
 
 
 @pytest.fixture(scope="session")
@@ -45,7 +42,10 @@ def engine():
 
 @pytest.fixture(scope="session")
 def test_images(engine):
-    return images.built()
+    try:
+        return images.built()
+    except FileNotFoundError as err:
+        unavailable(str(err))
 
 
 def free_port() -> int:
@@ -63,7 +63,7 @@ class Upstream:
         self.container = client.containers.run(
             image, name=name, network_mode="host", detach=True,
             environment={"REGISTRY_HTTP_ADDR": f"0.0.0.0:{self.port}"},
-            labels={"kindreg.test-double": "upstream"})
+            labels={"kindreg.test-double": "upstream", **ownership.labels()})
         wait_http(f"http://127.0.0.1:{self.port}/v2/")
 
     def url(self, gateway: str) -> str:
@@ -176,19 +176,9 @@ def live(engine, test_images, tmp_path_factory):
         yield machine
 
 
-def sweep(client, prefixes: tuple = LIVE_PREFIXES) -> None:
-    """Remove whatever a failed scenario left behind, by the names the tests use."""
-    def ours(name: str) -> bool:
-        return name.startswith(prefixes)
-    for c in client.containers.list(all=True):
-        if ours(c.name):
-            c.remove(force=True)
-    for n in client.networks.list():
-        if ours(n.name):
-            n.remove()
-    for v in client.volumes.list():
-        if ours(v.name):
-            v.remove(force=True)
+def sweep(client) -> None:
+    """Remove what this run (or a dead earlier one) left behind: by its run label, never by name."""
+    ownership.sweep(client)
 
 
 def node_networks(client, node: str) -> dict[str, str]:
@@ -219,7 +209,6 @@ def stack_configs(images_: tuple[str, str], upstream_port: int, names: str = "ki
                   mirror_url: Optional[str] = None, host_ports: Optional[dict] = None) -> dict[str, dict]:
     """Shared, dev (slot 125), qa (60) and alt (50, own mirrors) for the live scenarios."""
     registry_image, node_image = images_
-    assert names in LIVE_NAMES and projects in LIVE_PROJECTS, "add them to the sweep's prefixes"
 
     def upstream_at(slot: int) -> str:
         return mirror_url or f"http://{net}.{slot}.1:{upstream_port}"

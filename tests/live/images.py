@@ -1,9 +1,15 @@
 """Test images built offline with `docker import` (nothing can be pulled on build machines).
 
-- registry: Debian's distribution binary as /bin/registry (like registry:3), busybox for the
-  shell, wget and the rest of what kindreg's mirror entrypoint and health check use.
-- node: a kind node stand-in running real containerd with config_path at
-  /etc/containerd/certs.d, plus a kubectl double that records what is applied.
+- registry: distribution 3.x built from its Go module (what `registry:3` runs) as
+  /bin/registry, busybox for the shell, wget and the rest of what kindreg's mirror
+  entrypoint and health check use.
+- node: a kind node stand-in running containerd 2.x built from its Go module (what kind v0.27+
+  node images run), with the CRI registry config_path at /etc/containerd/certs.d as kind's
+  images set it, plus a kubectl double that records what is applied.
+
+The binaries come from the tool cache tests/setup.sh fills (KINDREG_TEST_REGISTRY_BIN,
+KINDREG_TEST_CONTAINERD_BIN); `registry_image(DEBIAN_REGISTRY_BIN)` builds one with Debian's
+distribution 2.8.2 where a test checks compatibility with it on purpose.
 
 Each image is tagged with a hash of what went into it, so it is built once and reused.
 """
@@ -24,9 +30,9 @@ BUSYBOX_APPLETS = ("sh", "wget", "cat", "kill", "sleep", "mkdir", "rm", "ls", "t
                    "sort", "head", "echo", "printf", "ps", "mv", "cp", "du", "find", "test", "[", "env",
                    "timeout")
 
-NODE_CONTAINERD_CONFIG = """version = 2
-# As in kind's node images (kind >= v0.27): registry hosts come from this directory.
-[plugins."io.containerd.grpc.v1.cri".registry]
+NODE_CONTAINERD_CONFIG = """version = 3
+# As in kind's node images (kind >= v0.27, containerd 2.x): registry hosts come from this directory.
+[plugins."io.containerd.cri.v1.images".registry]
   config_path = "/etc/containerd/certs.d"
 """
 
@@ -93,9 +99,20 @@ def _import(repo: str, rootfs: bytes, changes: list[str]) -> str:
     return tag
 
 
-def registry_image() -> str:
+DEBIAN_REGISTRY_BIN = "/usr/bin/docker-registry"  # distribution 2.8.2
+
+
+def go_built(variable: str) -> str:
+    path = os.environ.get(variable, "")
+    if not path or not os.path.exists(path):
+        raise FileNotFoundError(f"{variable} does not name a built binary ({path or 'unset'}); "
+                                "`bash tests/run` builds it from Go modules (tests/setup.sh)")
+    return path
+
+
+def registry_image(registry_bin: str = "") -> str:
     rootfs = _rootfs(
-        {"bin/registry": "/usr/bin/docker-registry"},
+        {"bin/registry": registry_bin or go_built("KINDREG_TEST_REGISTRY_BIN")},
         {"etc/ssl/certs/ca-certificates.crt": (Path("/etc/ssl/certs/ca-certificates.crt").read_bytes(), 0o644),
          "etc/distribution/config.yml": (b"version: 0.1\nstorage: {filesystem: {rootdirectory: /var/lib/registry}}\n"
                                          b"http: {addr: ':5000'}\n", 0o644)},
@@ -106,8 +123,9 @@ def registry_image() -> str:
 
 
 def node_image() -> str:
+    bin_dir = go_built("KINDREG_TEST_CONTAINERD_BIN")
     rootfs = _rootfs(
-        {"bin/containerd": "/usr/bin/containerd", "bin/ctr": "/usr/bin/ctr"},
+        {"bin/containerd": f"{bin_dir}/containerd", "bin/ctr": f"{bin_dir}/ctr"},
         {"etc/containerd/config.toml": (NODE_CONTAINERD_CONFIG.encode(), 0o644),
          "bin/kubectl": (KUBECTL_DOUBLE.encode(), 0o755)},
         ("etc/containerd", "etc/kubernetes", "var/lib/containerd"),
@@ -116,5 +134,4 @@ def node_image() -> str:
 
 
 def built() -> tuple[str, str]:
-    assert os.path.exists("/usr/bin/docker-registry") and os.path.exists("/usr/bin/containerd")
     return registry_image(), node_image()

@@ -45,7 +45,9 @@ def create(client: docker.DockerClient, name: str, config_path: str) -> None:
         client.containers.run(
             os.environ[NODE_IMAGE_ENV], name=node_name, hostname=node_name, detach=True,
             network=network, mounts=mounts, cap_add=["SYS_ADMIN"],
-            labels={CLUSTER_LABEL: name, ROLE_LABEL: role, "kindreg.test-double": "kind"})
+            labels={CLUSTER_LABEL: name, ROLE_LABEL: role, "kindreg.test-double": "kind",
+                    # the test run that owns it (tests/doubles/ownership.py)
+                    "kindreg.test-run": os.environ.get("KINDREG_TEST_RUN", "")})
         print(f" ✓ (double) node {node_name} started on {network}", file=sys.stderr)
 
 

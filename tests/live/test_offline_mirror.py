@@ -14,6 +14,8 @@ import urllib.request
 
 import pytest
 
+from tests.doubles import ownership
+
 from tests.helpers import ROOT
 from tests.live.conftest import TEST_LAYERS, TEST_REPO, node_forget, node_pull, stack_configs
 
@@ -122,7 +124,7 @@ def test_control_plain_proxy_mode_exits_when_its_upstream_is_unreachable(engine,
     config = live.workdir / "proxy-config.yml"
     config.write_text(render.registry_config(reg).replace(":80", ":5000"))
     container = engine.containers.run(
-        test_images[0], name="kindreg-off-control", detach=True, command=None,
+        test_images[0], name="kindreg-off-control", detach=True, command=None, labels=ownership.labels(),
         entrypoint=["registry", "serve", "/config.yml"],
         volumes={str(config): {"bind": "/config.yml", "mode": "ro"}})
     try:

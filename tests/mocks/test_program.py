@@ -174,7 +174,10 @@ def test_dev_certs_tree_writes_every_hosts_toml(dev_run, host):
         '# kindreg (dev): docker.io through mirror io-docker (lok8s-registry-io-docker), upstream '
         'https://registry-1.docker.io\nserver = "https://registry-1.docker.io"\n\n'
         '[host."http://10.125.200.2"]\n  capabilities = ["pull", "resolve"]\n')
-    assert docker_io.inputs["triggers"] == [docker_io.inputs["environment"]["KINDREG_CONTENT"]]
+    # The path is the identity (a replacement is created before the original is deleted);
+    # the content is an input, so a new content is an update that rewrites the file.
+    assert docker_io.inputs["triggers"] == [str(host.project_dir / ".kindreg/dev/certs.d"), "docker.io/hosts.toml"]
+    assert docker_io.inputs["update"] == docker_io.inputs["create"]
     assert docker_io.inputs["update"] == docker_io.inputs["create"]  # refreshed in place
     root = dev_run.named("dev-certs-root")
     assert root.urn in docker_io.dependencies
@@ -191,7 +194,9 @@ def test_dev_kind_cluster(dev_run, host):
                for n in doc["nodes"])
     assert "containerdConfigPatches" not in doc
     assert kind.inputs["environment"]["KINDREG_NETWORK"] == "lok8s"
-    assert kind.inputs["triggers"] == [kind.inputs["stdin"]]
+    # Replaced when its config changes or its network is replaced; an engine address is not a trigger.
+    assert kind.inputs["triggers"] == [kind.inputs["stdin"], "dev-network-id"]
+    assert kind.inputs["update"] and kind.inputs["update"] != kind.inputs["create"]
     assert kind.delete_before_replace is True
     # The cluster waits for the registries and the whole certs.d tree.
     deps = set(kind.dependencies)
@@ -266,8 +271,8 @@ def test_tls_mints_one_certificate_for_the_plan_sans(tls_host):
     run = run_stack("qa", tls_project(mirrors=["quay.io"]), tls_host)
     mkcert = run.named("qa-tls-mkcert")
     assert mkcert.inputs["environment"]["KINDREG_SANS"] == (
-        "10.125.60.101 10.125.60.102 10.125.60.103 lok8s.local lok8s.cache quay.io")
-    assert mkcert.inputs["triggers"] == [["10.125.60.101", "10.125.60.102", "10.125.60.103",
+        "10.125.60.101 10.125.60.102 10.125.60.104 lok8s.local lok8s.cache quay.io")
+    assert mkcert.inputs["triggers"] == [["10.125.60.101", "10.125.60.102", "10.125.60.104",
                                           "lok8s.local", "lok8s.cache", "quay.io"]]
     assert mkcert.delete_before_replace is True
     assert "update" not in mkcert.inputs  # a SAN change re-mints (replaces), never patches
@@ -295,7 +300,8 @@ def test_tls_copies_the_ca_into_the_certs_tree(tls_host):
     run = run_stack("qa", tls_project(), tls_host)
     ca = run.named("qa-certs-ca")
     assert ca.inputs["environment"]["KINDREG_CA_SOURCE"] == str(tls_host.project_dir / "caroot" / "rootCA.pem")
-    assert len(ca.inputs["triggers"][0]) == 64  # the CA's fingerprint
+    assert len(ca.inputs["environment"]["KINDREG_CA_SHA256"]) == 64  # the CA's fingerprint, an input
+    assert ca.inputs["triggers"] == [str(tls_host.project_dir / ".kindreg/qa/certs.d")]
     build_hosts = next(c for c in run.of_type(COMMAND)
                        if c.inputs.get("environment", {}).get("KINDREG_HOST") == "lok8s.local")
     assert 'ca = "/etc/containerd/certs.d/.ca/rootCA.pem"' in build_hosts.inputs["environment"]["KINDREG_CONTENT"]
@@ -449,7 +455,7 @@ def test_adding_a_mirror_adds_its_files_and_changes_no_other(host):
     more = copy.deepcopy(base)
     more["kindreg:cluster"]["registries"]["mirrors"].append("ghcr.io")
     before, after = hosts_commands(run_stack("p", base, host)), hosts_commands(run_stack("p", more, host))
-    assert set(after) - set(before) == {"ghcr.io", "10.125.70.104"}
+    assert set(after) - set(before) == {"ghcr.io", "10.125.70.106"}  # io-ghcr keeps its own address
     assert {k: after[k] for k in before} == before
 
 
@@ -471,3 +477,45 @@ def test_project_outputs_the_flux_manifests(host, shared_outputs, tls_host):
     tls = run_stack("qa", tls_project(), tls_host)
     secret = list(yaml.safe_load_all(tls.outputs["flux"]))[0]
     assert secret["stringData"]["ca.crt"] == (tls_host.project_dir / "caroot" / "rootCA.pem").read_text()
+
+
+# ---------------------------------------------------------------- what a change may not replace
+
+def volume_inputs(run) -> dict:
+    return {v.inputs["name"]: v.inputs for v in run.of_type(VOLUME)}
+
+
+def _alt(**registries):
+    cfg = copy.deepcopy(stack_config("alt"))
+    cfg["kindreg:cluster"]["registries"].update(registries)
+    return cfg
+
+
+@pytest.mark.parametrize("change", [
+    {"tls": True},
+    {"image": "registry:3.0.0"},
+    {"mirrors": [{"name": "io-docker", "url": "https://mirror.gcr.io"}, {"name": "io-quay", "url": "https://quay.io"},
+                 {"name": "io-k8s", "url": "https://registry.k8s.io"}, {"name": "io-ghcr", "url": "https://ghcr.io"}]},
+    {"mirrors": [{"name": "io-ghcr", "url": "https://ghcr.io"}, {"name": "io-k8s", "url": "https://registry.k8s.io"},
+                 {"name": "io-quay", "url": "https://quay.io"}, {"name": "io-docker", "url": "https://registry-1.docker.io"}]},
+])
+def test_no_change_of_upstream_tls_image_or_order_touches_a_cache_volume(tls_host, change):
+    # Every input of a Docker volume forces a new one: its inputs must not follow any of these.
+    before = volume_inputs(run_stack("alt", _alt(), tls_host))
+    after = volume_inputs(run_stack("alt", _alt(**change), tls_host))
+    assert after == before
+
+
+def test_a_new_subnet_touches_no_cache_volume(host):
+    cfg = _alt()
+    cfg["kindreg:cluster"]["network"]["cidr"] = "10.125.51.0/24"
+    assert volume_inputs(run_stack("alt", cfg, host)) == volume_inputs(run_stack("alt", _alt(), host))
+
+
+def test_networks_are_deleted_before_they_are_replaced(shared_run, dev_run):
+    for net in shared_run.of_type(NETWORK) + dev_run.of_type(NETWORK):
+        assert net.delete_before_replace is True, net.name
+
+
+def test_the_connect_step_is_deleted_before_a_replacement_connects_again(dev_run):
+    assert dev_run.named("dev-connect").delete_before_replace is True

@@ -134,3 +134,68 @@ def test_plan_document_shape_is_stable():
 def test_shared_plan_of_the_shared_stack_file():
     loaded = load_stack(PROJECT, "shared")
     assert plan_shared(loaded.config, "shared").export() == plan_of("dev").shared
+
+
+# ---------------------------------------------------------------- stable mirror addresses
+
+def shared_plan(mirrors, cidr="10.125.200.0/24"):
+    from kindreg.core.sources import shared_from_mapping
+    loaded = shared_from_mapping({"network": {"cidr": cidr}, "mirrors": mirrors}, "shared", "test")
+    return plan_shared(loaded.config, "shared")
+
+
+def addresses(plan):
+    return {m.name: m.ip for m in plan.mirrors}
+
+
+MIRRORS = ["docker.io", "quay.io", "registry.gitlab.com", "mcr.microsoft.com", "ghcr.io"]
+
+
+@pytest.mark.parametrize("change", [
+    lambda ms: list(reversed(ms)),                      # reordered
+    lambda ms: ms[1:],                                  # the first removed
+    lambda ms: ms[:2] + ["public.ecr.aws"] + ms[2:],    # one inserted
+    lambda ms: ["nvcr.io"] + ms,                        # one prepended
+])
+def test_a_mirror_keeps_its_address_whatever_happens_to_the_others(change):
+    before = addresses(shared_plan(MIRRORS))
+    after = addresses(shared_plan(change(list(MIRRORS))))
+    assert {name: after[name] for name in before if name in after} == \
+           {name: ip for name, ip in before.items() if name in after}
+
+
+def test_the_four_well_known_mirrors_keep_the_specification_addresses():
+    assert addresses(shared_plan(["ghcr.io", "docker.io"])) == {"io-ghcr": "10.125.200.5", "io-docker": "10.125.200.2"}
+
+
+def colliding_names(scope_capacity_first=6):
+    """Two mirror names whose derived addresses collide in the shared subnet (found, not hard-coded)."""
+    from kindreg.core import layout
+    from kindreg.core.vocabulary import DEFAULT_MIRROR_NAMES, Scope
+    seen = {}
+    for n in range(10_000):
+        name = f"m{n}"
+        offset = layout.mirror_offset(name, Scope.SHARED, DEFAULT_MIRROR_NAMES)
+        if offset in seen:
+            return seen[offset], name, offset
+        seen[offset] = name
+    raise AssertionError("no collision found")
+
+
+def test_two_mirrors_on_one_derived_address_is_an_error_with_a_free_address():
+    a, b, offset = colliding_names()
+    mirrors = [{"name": a, "url": f"https://{a}.example"}, {"name": b, "url": f"https://{b}.example"}]
+    with pytest.raises(ConfigError) as err:
+        shared_plan(mirrors)
+    text = err.value.render()
+    assert (f"kindreg:shared.mirrors[1]: gets address 10.125.200.{offset} (derived from its name), as "
+            f"kindreg:shared.mirrors[0] does; set `address` on one of them to a free address, e.g. "
+            f'"10.125.200.6"') in text
+    mirrors[1]["address"] = "10.125.200.90"
+    assert addresses(shared_plan(mirrors))[b] == "10.125.200.90"
+
+
+def test_an_explicit_address_must_be_a_mirror_address_of_the_subnet():
+    with pytest.raises(ConfigError) as err:
+        shared_plan([{"name": "x", "url": "https://x.example", "address": "10.125.200.200"}])
+    assert 'mirrors[0].address: "10.125.200.200" is outside the mirrors\' addresses of the shared subnet' in err.value.render()

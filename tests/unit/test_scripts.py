@@ -58,10 +58,10 @@ def test_hosts_file_is_written_exactly_and_rewritten_in_place(tmp):
 
 def test_hosts_file_delete_then_tree_delete(tmp):
     tree = tmp / "certs.d"
-    env = {"KINDREG_CERTS_DIR": str(tree)}
+    env = {"KINDREG_CERTS_DIR": str(tree), "KINDREG_CONTENT": "x"}  # the delete runs with the old inputs
     run(scripts.CERTS_DIR_CREATE, tmp, env)
     for host in ("docker.io", "lok8s.local"):
-        run(scripts.HOSTS_FILE_WRITE, tmp, {**env, "KINDREG_HOST": host, "KINDREG_CONTENT": "x"})
+        run(scripts.HOSTS_FILE_WRITE, tmp, {**env, "KINDREG_HOST": host})
     run(scripts.HOSTS_FILE_DELETE, tmp, {**env, "KINDREG_HOST": "docker.io"})
     assert sorted(p.name for p in tree.iterdir()) == ["lok8s.local"]
     run(scripts.CERTS_DIR_DELETE, tmp, env)
@@ -71,14 +71,48 @@ def test_hosts_file_delete_then_tree_delete(tmp):
     assert not tree.exists()
 
 
+@pytest.mark.parametrize("old, new", [("a\n", "b\n"), ("same-prefix\n", "same-prefix\n\n"), ("x", "x\n")])
+def test_a_replaced_hosts_file_survives_the_delete_of_the_resource_it_replaced(tmp, old, new):
+    # Pulumi creates the replacement first, then deletes the original with the original's inputs.
+    env = {"KINDREG_CERTS_DIR": str(tmp / "certs.d"), "KINDREG_HOST": "lok8s.local"}
+    run(scripts.HOSTS_FILE_WRITE, tmp, {**env, "KINDREG_CONTENT": old})
+    run(scripts.HOSTS_FILE_WRITE, tmp, {**env, "KINDREG_CONTENT": new})
+    assert run(scripts.HOSTS_FILE_DELETE, tmp, {**env, "KINDREG_CONTENT": old}).returncode == 0
+    assert (tmp / "certs.d" / "lok8s.local" / "hosts.toml").read_text() == new
+
+
 def test_ca_copy_and_delete(tmp):
     tree, ca = tmp / "certs.d", tmp / "rootCA.pem"
     ca.write_text("CA")
-    env = {"KINDREG_CERTS_DIR": str(tree), "KINDREG_CA_SOURCE": str(ca)}
+    env = {"KINDREG_CERTS_DIR": str(tree), "KINDREG_CA_SOURCE": str(ca),
+           "KINDREG_CA_SHA256": hashlib.sha256(b"CA").hexdigest()}
     assert run(scripts.CA_COPY, tmp, env).returncode == 0
     assert (tree / ".ca" / "rootCA.pem").read_text() == "CA"
     run(scripts.CA_DELETE, tmp, env)
     assert not (tree / ".ca").exists()
+
+
+def test_a_new_ca_copy_survives_the_delete_of_the_old_one(tmp):
+    tree, ca = tmp / "certs.d", tmp / "rootCA.pem"
+    ca.write_text("NEW CA")
+    new = {"KINDREG_CERTS_DIR": str(tree), "KINDREG_CA_SOURCE": str(ca),
+           "KINDREG_CA_SHA256": hashlib.sha256(b"NEW CA").hexdigest()}
+    run(scripts.CA_COPY, tmp, new)
+    old = {**new, "KINDREG_CA_SHA256": hashlib.sha256(b"OLD CA").hexdigest()}
+    assert run(scripts.CA_DELETE, tmp, old).returncode == 0
+    assert (tree / ".ca" / "rootCA.pem").read_text() == "NEW CA"
+
+
+def test_kind_update_keeps_the_cluster_it_has_and_creates_a_missing_one(tmp):
+    fake(tmp / "bin", "kind", '[ "$1 $2" = "get clusters" ] && [ -n "$HAVE" ] && echo dev\n'
+                              '[ "$1 $2" = "get nodes" ] && echo dev-control-plane; exit 0')
+    env = {"KINDREG_CLUSTER": "dev", "KINDREG_NETWORK": "lok8s", "KINDREG_WAIT": "1s"}
+    out = run(scripts.KIND_UPDATE, tmp, {**env, "HAVE": "1"}, stdin="kind: Cluster\n")
+    assert out.returncode == 0 and out.stdout == "dev-control-plane\n"
+    assert not any(c.startswith("kind create") for c in calls(tmp))
+    out = run(scripts.KIND_UPDATE, tmp, env, stdin="kind: Cluster\n")
+    assert out.returncode == 0
+    assert "kind create cluster --name dev --config /dev/stdin --wait 1s" in calls(tmp)
 
 
 # ---------------------------------------------------------------- mkcert

@@ -46,6 +46,8 @@ class KindCluster(pulumi.ComponentResource):
             triggers=[args.kind_config, args.network_id],
             opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on, delete_before_replace=True),
         )
+        # Both steps belong to one cluster: a new cluster (a new ID) replaces them; an update of
+        # the cluster (same ID) leaves them alone, and a preview knows that.
         after_cluster = pulumi.ResourceOptions(parent=self, depends_on=[self.cluster])
         self.connect = None
         if args.shared_network:
@@ -54,14 +56,14 @@ class KindCluster(pulumi.ComponentResource):
                 create=scripts.NETWORK_CONNECT, update=scripts.NETWORK_CONNECT,
                 delete=scripts.NETWORK_DISCONNECT,
                 environment={**env, **common.python_step_environment(), "KINDREG_NETWORK": args.shared_network},
-                triggers=[self.cluster.stdout],
+                triggers=[self.cluster.id],
                 # Its delete disconnects the nodes: it must not run after a replacement connected them.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster], delete_before_replace=True),
             )
         self.registry_hosting = local.Command(
             f"{name}-registry-hosting",
             create=scripts.REGISTRY_HOSTING_APPLY, update=scripts.REGISTRY_HOSTING_APPLY,
-            environment=env, stdin=args.registry_hosting, triggers=[self.cluster.stdout],
+            environment=env, stdin=args.registry_hosting, triggers=[self.cluster.id],
             opts=after_cluster,
         )
         self.nodes = self.cluster.stdout.apply(lambda out: [n for n in (out or "").split() if n])

@@ -8,6 +8,7 @@ is declared: a failure creates nothing.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -49,7 +50,7 @@ class Host:
         return self._ca
 
     def read_text(self, path: Path) -> str:
-        return files.read_text(path)
+        return files.project_reader(self.project_dir)(path)
 
     def docker_config(self) -> Optional[dict]:
         return files.docker_config(self.env)
@@ -60,7 +61,7 @@ async def main(host: Optional[Host] = None) -> dict:
     try:
         loaded = load(pulumi.get_stack(), host)
         if isinstance(loaded, LoadedShared):
-            return build_shared(plan_shared(loaded.config, loaded.stack), loaded, host)
+            return build_shared(plan_shared(loaded.config, loaded.stack, loaded.source, loaded.prefix), loaded, host)
         view = await read_shared_stack(loaded.config.registries.shared.stack) \
             if loaded.config.shared_mode else None
         plan = plan_project(loaded.config, loaded.stack, view, loaded.source, loaded.prefix)
@@ -73,11 +74,26 @@ async def main(host: Optional[Host] = None) -> dict:
 def load(stack: str, host: Host) -> Loaded:
     cfg = pulumi.Config("kindreg")
     config = {key: value for key, value in (
-        (KEY_CLUSTER, cfg.get_object("cluster")),
+        (KEY_CLUSTER, config_object(cfg, "cluster")),
         (KEY_CLUSTER_FILE, cfg.get("clusterFile")),
-        (KEY_SHARED, cfg.get_object("shared")),
+        (KEY_SHARED, config_object(cfg, "shared")),
     ) if value is not None}
     return from_config_map(config, stack, f"stack {stack} config", host.project_dir, host.read_text)
+
+
+def config_object(cfg: pulumi.Config, key: str, secret: bool = False) -> object:
+    """A structured config value. Parsed here rather than by `Config.get_object`, whose error
+    quotes the value: a malformed secret would be printed."""
+    raw = cfg.get(key)
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        shown = "" if secret else f' "{raw[:60]}"'
+        raise ConfigError(f"kindreg:{key}", [problem(
+            "", f"the value{shown} is not a mapping; set fields with `pulumi config set --path "
+            f"'kindreg:{key}.<field>' ...`" + (" --secret" if secret else ""))]) from None
 
 
 async def read_shared_stack(name: str) -> SharedExport:
@@ -110,7 +126,7 @@ def _credentials(plan, loaded: Loaded, host: Host) -> dict[str, pulumi.Output]:
     index = {m.name: i for i, m in enumerate(mirrors)}
     mirrors_key = "mirrors" if isinstance(plan, SharedPlan) else "registries.mirrors"
     found = credentials.resolve(
-        mirrors, pulumi.Config("kindreg").get_object("mirrorCredentials"), host.env,
+        mirrors, config_object(pulumi.Config("kindreg"), "mirrorCredentials", secret=True), host.env,
         host.docker_config(), loaded.source,
         lambda name: f"{loaded.prefix}.{mirrors_key}[{index[name]}]")
     return {name: pulumi.Output.secret({"username": c.username, "password": c.password})
@@ -147,7 +163,7 @@ def build_project(plan: ProjectPlan, loaded: Loaded, host: Host) -> dict:
         plan=plan, credentials=creds, tls=cert.files if cert else None))
     certs_dir = str(host.project_dir / plan.certs_dir)
     ca = host.ca.file() if plan.needs_ca else None
-    ca_pem = host.read_text(Path(ca)) if ca else None
+    ca_pem = files.read_text(Path(ca)) if ca else None  # mkcert's CA: outside the project
     tree = CertsTree(f"{plan.stack}-certs", CertsTreeArgs(
         directory=certs_dir, files=render.hosts_files(plan), ca_source=ca,
         ca_fingerprint=hashlib.sha256(ca_pem.encode()).hexdigest() if ca_pem else None))

@@ -61,7 +61,7 @@ class Registry(pulumi.ComponentResource):
             image=args.image,
             entrypoints=render.entrypoint(plan),
             uploads=_uploads(plan, args.tls),
-            envs=_credential_envs(args.credentials),
+            envs=_envs(plan, args.credentials),
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(
                 name=args.network, ipv4_address=plan.ip, aliases=list(plan.aliases) or None)],
             volumes=[docker.ContainerVolumeArgs(volume_name=self.volume.name, container_path=render.DATA_DIR)],
@@ -89,11 +89,13 @@ def _uploads(plan: RegistryPlan, tls: Optional[TlsFiles]) -> list[docker.Contain
         for f in files]
 
 
-def _credential_envs(credentials: Optional[pulumi.Output]) -> Optional[pulumi.Output]:
+def _envs(plan: RegistryPlan, credentials: Optional[pulumi.Output]):
+    """The container's environment; all of it secret when it carries the proxy credentials."""
+    plain = render.container_env(plan)
     if credentials is None:
-        return None
+        return plain or None
     return pulumi.Output.secret(credentials).apply(
-        lambda c: render.proxy_credential_env(c["username"], c["password"]))
+        lambda c: plain + render.proxy_credential_env(c["username"], c["password"]))
 
 
 def _ports(plan: RegistryPlan) -> Optional[list[docker.ContainerPortArgs]]:

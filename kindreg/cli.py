@@ -149,12 +149,22 @@ def _diff_args(p: argparse.ArgumentParser) -> None:
 @command("diff", "compare two plan --json documents: registries added, removed, changed", _diff_args)
 def diff(args: argparse.Namespace) -> int:
     try:
-        docs = [json.loads(path.read_text()) for path in (args.old, args.new)]
-        changed, report = plandiff.diff(*docs)
+        docs = [_json_file(path) for path in (args.old, args.new)]
+        changed, report = plandiff.diff(*docs, where=(str(args.old), str(args.new)))
     except (OSError, ValueError, PlanDocumentError) as err:
         return fail(f"diff: {err}", EXIT_CONFIG)
     print(report)
     return EXIT_FAIL if changed and args.exit_code else EXIT_OK
+
+
+def _json_file(path: Path) -> object:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path} is not a JSON plan document ({err}); make one with "
+                         "`python -m kindreg plan --all --json > FILE`") from None
+    except OSError as err:
+        raise ValueError(f"{path}: {err.strerror or err}") from None
 
 
 def _cache_args(p: argparse.ArgumentParser) -> None:

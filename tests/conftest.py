@@ -30,3 +30,15 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(f"{seconds:7.1f}s  {outcome:<7} {nodeid}")
     terminalreporter.write_line(f"{sum(t for _, t, _ in _LIVE_TIMES):7.1f}s  in all (set-up included: "
                                 "the first test of a module brings its stacks up)")
+
+
+def _hypothesis_profiles() -> None:
+    """Under CI the property tests run the same examples every time (a failure reproduces);
+    elsewhere they explore new ones each run."""
+    from hypothesis import settings
+    settings.register_profile("ci", derandomize=True, database=None)
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        settings.load_profile("ci")
+
+
+_hypothesis_profiles()

@@ -44,11 +44,14 @@ python_env() {
 # unchanged one is reused (a warm cache is the normal case; a fresh machine builds once).
 TOOLS_CACHE=$(realpath -m "${KINDREG_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kindreg-tools}")
 GO_TOOLS=tests/tools/go
-TOOLS_RECIPE=2  # bump when the build commands below change
+TOOLS_RECIPE=3  # bump when the build commands below change
 
 tool_dir() {  # tool_dir MODULE -> the cache directory of that module's build
   local key
-  key=$( (echo "$TOOLS_RECIPE"; go version; cat "$GO_TOOLS/$1/go.mod" "$GO_TOOLS/$1/go.sum") | sha256sum | cut -c1-16)
+  # The language host's build also takes the exec shim from the CLI's module (its inputs too).
+  key=$( (echo "$TOOLS_RECIPE"; go version; cat "$GO_TOOLS/$1/go.mod" "$GO_TOOLS/$1/go.sum"
+          [ "$1" = pulumi-language-python ] && cat "$GO_TOOLS/pulumi/go.mod" "$GO_TOOLS/pulumi/go.sum") |
+         sha256sum | cut -c1-16)
   echo "$TOOLS_CACHE/$1-$key"
 }
 
@@ -76,12 +79,14 @@ build_pulumi() {
   go build -o "$1/pulumi" \
     -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$version" \
     github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
-  # The language host runs programs through this shim of the SDK the CLI belongs to.
-  cp "$(go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)/python/cmd/pulumi-language-python-exec" "$1/"
-  chmod 0755 "$1/pulumi-language-python-exec"
 }
 build_pulumi-language-python() {
   go build -o "$1/pulumi-language-python" github.com/pulumi/pulumi/sdk/v3/python/cmd/pulumi-language-python
+  # The host runs programs through the exec shim beside it: the one of the SDK the CLI belongs to.
+  local sdk
+  sdk=$(cd ../pulumi && go mod download -json github.com/pulumi/pulumi/sdk/v3 | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  cp "$sdk/python/cmd/pulumi-language-python-exec" "$1/"
+  chmod 0755 "$1/pulumi-language-python-exec"
 }
 build_registry() { go build -o "$1/registry" github.com/distribution/distribution/v3/cmd/registry; }
 build_containerd() {

@@ -6,7 +6,7 @@ import io
 import json
 import tarfile
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Callable, Mapping, Optional
 
 from kindreg.core.artifact import SKIP
 from kindreg.core.sources import STACK_FILE_GLOB, stack_of_file
@@ -16,14 +16,37 @@ def read_text(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 
 
+def project_reader(project_dir: Path) -> Callable[[Path], str]:
+    """read_text for the files of one project: a path that resolves outside it (through `..`
+    or a symlink) is refused, so a stack cannot make kindreg read another file of the machine."""
+    root = project_dir.resolve()
+
+    def read(path: Path) -> str:
+        if not path.resolve().is_relative_to(root):
+            raise PermissionError(f"{path} leads outside the project directory {root}")
+        return read_text(path)
+    return read
+
+
 def stack_names(project_dir: Path) -> list[str]:
     """The stacks of a project directory: one per Pulumi.<stack>.yaml."""
     return sorted(stack_of_file(p.name) for p in project_dir.glob(STACK_FILE_GLOB))
 
 
+class OutsideDirectory(ValueError):
+    """A manifest that is a link to a file outside the manifests directory."""
+
+
 def manifest_files(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.rglob("*")
-                  if p.is_file() and not (set(p.relative_to(directory).parts) & SKIP))
+    """The files to package; a symbolic link out of the directory is refused, never followed."""
+    root = directory.resolve()
+    found = sorted(p for p in directory.rglob("*")
+                   if p.is_file() and not (set(p.relative_to(directory).parts) & SKIP))
+    for p in found:
+        if not p.resolve().is_relative_to(root):
+            raise OutsideDirectory(f"{p} is a link to {p.resolve()}, outside {directory}; "
+                                   "copy the file into the directory instead")
+    return found
 
 
 def package_manifests(directory: Path) -> bytes:

@@ -14,21 +14,23 @@ from __future__ import annotations
 import ipaddress
 import re
 from typing import Optional
-from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from . import grammar, imageref
+
 from .layout import DEFAULT_PROJECT_CIDR, DEFAULT_SHARED_CIDR
-from .vocabulary import DEFAULT_MIRROR_HOSTS, DEFAULT_MIRRORS, KNOWN_UPSTREAMS, Role
+from .vocabulary import DEFAULT_MIRROR_HOSTS, DEFAULT_MIRRORS, HOSTNAMES, KNOWN_UPSTREAMS, Role
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 # Docker accepts these characters in network names.
 NETWORK_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
-# A registry host as containerd names its certs.d directory: a DNS name or IP, optional port.
-HOST_RE = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$")
-PLACEHOLDER_RE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}$")
+PLACEHOLDER_RE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(:[-=][^}]*)?\}$")
+SECRET_PLACEHOLDER_RE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")  # no default: a default is a literal
+SECRET_FIELDS = ("password",)
+KIND_NODE_SUFFIX = "-external-load-balancer"  # the longest name kind gives a node
 DURATION_RE = re.compile(r"^([0-9]+(ns|us|ms|s|m|h))+$")
 
 RESERVED_MIRROR_NAMES = (Role.BUILD.value, Role.CACHE.value)
@@ -47,12 +49,30 @@ def _fail(message: str, **ctx: object) -> PydanticCustomError:
     return PydanticCustomError("kindreg", message, ctx or None)
 
 
+def _secret_fail(message: str) -> PydanticCustomError:
+    """An error about a value that must never be quoted (it is, or may hold, a secret)."""
+    return PydanticCustomError("kindreg_secret", message)
+
+
+def _check(error: Optional[str]) -> None:
+    if error:
+        raise _fail(error.replace("{", "{{").replace("}", "}}"))
+
+
 class Strict(BaseModel):
-    """Strict decoding: camelCase keys only, no unknown fields, no type coercion."""
+    """Strict decoding: camelCase keys only, no unknown fields, no type coercion, and no
+    control character in any text (a newline in a value could end a line of a file)."""
 
     model_config = ConfigDict(
         extra="forbid", strict=True, frozen=True, alias_generator=to_camel, validate_default=False
     )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_control_characters(cls, v: object, info: ValidationInfo) -> object:
+        if isinstance(v, str) and (error := grammar.control_characters(v)):
+            raise (_secret_fail(error) if info.field_name in SECRET_FIELDS else _fail(error))
+        return v
 
 
 def check_cidr(value: str) -> str:
@@ -77,33 +97,37 @@ def check_cidr(value: str) -> str:
     return value
 
 
-def check_name(value: str, what: str) -> str:
+def check_name(value: str, what: str, limit: int = grammar.LINUX_HOSTNAME_MAX,
+               why: str = "it becomes part of container names, which are hostnames") -> str:
     if not NAME_RE.match(value):
         raise _fail(
             "is not a valid {what}; use lowercase letters, digits and '-', "
             "starting with a letter or digit (pattern ^[a-z0-9][a-z0-9-]*$)",
             what=what,
         )
+    _check(grammar.length(value, limit, why))
     return value
 
 
 def check_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https"):
-        raise _fail('is not an http:// or https:// URL; write the upstream like "https://quay.io"')
-    if not parts.hostname:
-        raise _fail('has no host; write the upstream like "https://quay.io"')
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise _fail("has a path, query or fragment; a mirror's upstream is a registry root URL")
-    if parts.username or parts.password:
-        raise _fail("carries credentials; give them as the mirror's username and password")
+    error = grammar.url(value)
+    if error and "credentials" in error:
+        raise _secret_fail(error)  # the URL holds a password: never quoted
+    _check(error)
     return value.rstrip("/")
 
 
+def check_image(value: str) -> str:
+    try:
+        imageref.parse(value)
+    except ValueError:
+        raise _fail('is not an image reference; write it like "registry:3" or '
+                    '"ghcr.io/org/registry:3.0.0"') from None
+    return value
+
+
 def host_of_url(url: str) -> str:
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    return f"{host}:{parts.port}" if parts.port else host
+    return grammar.url_host(url.rstrip("/")).lower()
 
 
 def mirror_name_for_host(host: str) -> str:
@@ -149,6 +173,9 @@ class MirrorSpec(Strict):
     password: Optional[str] = None
     ttl: Optional[str] = None
     address: Optional[str] = None  # fixes the mirror's IP (else derived from its name)
+    # The upstream credentials of the user's `docker login`, which then serve everyone who can
+    # reach the mirror: only when the configuration asks for it.
+    use_docker_login: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -175,20 +202,35 @@ class MirrorSpec(Strict):
     @field_validator("host")
     @classmethod
     def _host(cls, v: Optional[str]) -> Optional[str]:
-        if v is not None and not HOST_RE.match(v):
+        if v is None:
+            return v
+        if grammar.host_port(v):
             raise _fail('is not a registry host; write it like "ghcr.io" or "registry.local:5000"')
+        if v in HOSTNAMES.values():
+            raise _fail("is the name nodes use for the project's own {role} registry; a mirror needs "
+                        "the host of the registry it mirrors", role=next(r for r, h in HOSTNAMES.items() if h == v))
+        return v
+
+    @field_validator("username")
+    @classmethod
+    def _username(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and ("${" in v and not PLACEHOLDER_RE.match(v)):
+            raise _secret_fail("is not a ${VAR} placeholder (nor a plain user name); write ${VAR}, "
+                               "${VAR:-default} or the user name itself")
         return v
 
     @field_validator("password")
     @classmethod
     def _password(cls, v: Optional[str]) -> Optional[str]:
-        if v is not None and not PLACEHOLDER_RE.match(v):
-            # Never echo the value: it is a secret written where it should not be.
-            raise PydanticCustomError(
-                "kindreg_secret",
+        # Never quote the value: it is a secret, or holds one.
+        if v is not None and PLACEHOLDER_RE.match(v) and not SECRET_PLACEHOLDER_RE.match(v):
+            raise _secret_fail("gives a literal default password in a config file; use ${VAR} alone "
+                               "(and export VAR) or `pulumi config set --secret --path "
+                               "kindreg:mirrorCredentials.<mirror>.password`")
+        if v is not None and not SECRET_PLACEHOLDER_RE.match(v):
+            raise _secret_fail(
                 "is a literal password in a config file; use a ${VAR} placeholder or "
-                "`pulumi config set --secret --path kindreg:mirrorCredentials.<mirror>.password`",
-            )
+                "`pulumi config set --secret --path kindreg:mirrorCredentials.<mirror>.password`")
         return v
 
     @field_validator("address")
@@ -207,6 +249,13 @@ class MirrorSpec(Strict):
         if v is not None and not DURATION_RE.match(v):
             raise _fail('is not a duration; write it like "168h" or "30m"')
         return v
+
+    @model_validator(mode="after")
+    def _one_credential_source(self) -> "MirrorSpec":
+        if self.use_docker_login and self.password is not None:
+            raise _fail("mirror {name} has both useDockerLogin and a username/password; keep one",
+                        name=self.name)
+        return self
 
     @model_validator(mode="after")
     def _credentials_pair(self) -> "MirrorSpec":
@@ -237,6 +286,8 @@ class NetworkSpec(Strict):
     def _name(cls, v: Optional[str]) -> Optional[str]:
         if v is not None and not NETWORK_NAME_RE.match(v):
             raise _fail("is not a valid Docker network name; use letters, digits, '_', '.', '-'")
+        if v is not None:
+            _check(grammar.length(v, grammar.LINUX_HOSTNAME_MAX, "it names the project's containers"))
         return v
 
     @field_validator("cidr")
@@ -277,12 +328,22 @@ class RegistriesSpec(Strict):
     def _prefix(cls, v: Optional[str]) -> Optional[str]:
         return None if v is None else check_name(v, "container name prefix")
 
+    @field_validator("image")
+    @classmethod
+    def _image(cls, v: str) -> str:
+        return check_image(v)
+
 
 class NodesSpec(Strict):
     enabled: bool = True
     control_planes: int = Field(default=1, ge=1, le=MAX_CONTROL_PLANES)
     workers: int = Field(default=0, ge=0, le=MAX_WORKERS)
     image: Optional[str] = None
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, v: Optional[str]) -> Optional[str]:
+        return None if v is None else check_image(v)
 
 
 class WorkloadSpec(Strict):
@@ -291,6 +352,13 @@ class WorkloadSpec(Strict):
     path: str = "k8s"
     registry: Optional[str] = None  # e.g. "ghcr.io/org/manifests" or "oci://host:5000/repo:tag"
     tag: Optional[str] = None
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        if not v or v.startswith("/") or ".." in v.split("/"):
+            raise _fail('is not a directory inside the project; write a relative path like "k8s"')
+        return v
 
 
 class ProjectConfig(Strict):
@@ -305,7 +373,9 @@ class ProjectConfig(Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, v: Optional[str]) -> Optional[str]:
-        return None if v is None else check_name(v, "project name")
+        return None if v is None else check_name(
+            v, "project name", grammar.LINUX_HOSTNAME_MAX - len(KIND_NODE_SUFFIX),
+            f"kind names its nodes <project>{KIND_NODE_SUFFIX}, a hostname of at most 63")
 
     @property
     def project(self) -> str:
@@ -344,3 +414,8 @@ class SharedStackConfig(Strict):
     @classmethod
     def _prefix(cls, v: str) -> str:
         return check_name(v, "container name prefix")
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, v: str) -> str:
+        return check_image(v)

@@ -2,9 +2,10 @@
 
 Order, first match wins:
 1. Pulumi secret config `kindreg:mirrorCredentials.<mirror>.{username,password}`;
-2. the Docker client config (`~/.docker/config.json` `auths`, base64 `user:pass`) for the
-   mirror's upstream host (a `docker login` already run is usually enough);
-3. `${VAR}` / `${VAR:-default}` placeholders in the mirror's own username/password.
+2. the user's `docker login` to the mirror's upstream, only for a mirror with
+   `useDockerLogin: true` (everyone who reaches the mirror then pulls with them);
+3. `${VAR}` placeholders in the mirror's password (`${VAR}`, `${VAR:-default}` or
+   `${VAR:=default}` in its username).
 
 Values are returned to the caller only; nothing here logs or renders them.
 """
@@ -19,9 +20,9 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError, Problem, problem
 from .plan import RegistryPlan
-from .vocabulary import DOCKER_HUB_CONFIG_KEYS, DOCKER_HUB_HOSTS
+from .vocabulary import DOCKER_HUB_CONFIG_KEYS, DOCKER_HUB_HOSTS, DOCKER_LOGIN_SOURCE
 
-PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::[-=]([^}]*))?\}")
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,8 @@ def resolve(mirrors: Sequence[RegistryPlan], secret_config: Optional[Mapping], e
     secrets = _secret_entries(secret_config, {m.name for m in mirrors}, problems)
     found: dict[str, Credentials] = {}
     for m in mirrors:
-        creds = (secrets.get(m.name) or _from_docker_config(docker_config, m)
+        creds = (secrets.get(m.name) or (_from_docker_config(docker_config, m)
+                                         if m.password_from == DOCKER_LOGIN_SOURCE else None)
                  or _from_placeholders(m, env, path_for, problems))
         if creds:
             found[m.name] = creds

@@ -25,9 +25,12 @@ def problem(path: str, message: str, *value: object) -> Problem:
     return Problem(path, message)
 
 
+SHOWN_MAX = 80
+
+
 def _show(value: object) -> str:
     if isinstance(value, str):
-        return f'"{value}"'
+        return f'"{_printable(value)}"'
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -36,6 +39,13 @@ def _show(value: object) -> str:
         text = repr(value)
         return text if len(text) <= 60 else text[:57] + "..."
     return str(value)
+
+
+def _printable(text: str) -> str:
+    """A value as it can appear inside one line of a message: control characters escaped, long
+    values cut (a value never adds a line, nor hides the rest of the message)."""
+    escaped = "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in text)
+    return escaped if len(escaped) <= SHOWN_MAX else escaped[:SHOWN_MAX - 3] + "..."
 
 
 class ConfigError(Exception):

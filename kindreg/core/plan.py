@@ -13,9 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from pydantic.alias_generators import to_camel
 
 from . import layout
+from .grammar import LINUX_HOSTNAME_MAX
 from .config import MirrorSpec, ProjectConfig, SharedStackConfig
 from .errors import ConfigError, Problem, problem
-from .vocabulary import BUILD_HOSTNAME, CACHE_HOSTNAME, DEFAULT_MIRROR_NAMES, HOSTNAMES, STATE_DIR, Role, Scope
+from .vocabulary import (BUILD_HOSTNAME, CACHE_HOSTNAME, DEFAULT_MIRROR_NAMES, DOCKER_LOGIN_SOURCE, HOSTNAMES,
+                         STATE_DIR, Role, Scope)
 
 EXPORT_FORMAT = "kindreg/shared/v1"
 PORTS = {"http": 80, "https": 443}
@@ -262,9 +264,14 @@ def san_list(registries: tuple[RegistryPlan, ...], hostnames: tuple[str, ...]) -
 
 # ---------------------------------------------------------------- planning
 
-def plan_shared(cfg: SharedStackConfig, stack: str) -> SharedPlan:
+def plan_shared(cfg: SharedStackConfig, stack: str, source: str = "config", prefix: str = "") -> SharedPlan:
     net = NetworkPlan.of(cfg.network.name, cfg.network.cidr, Scope.SHARED)
     mirrors = _mirrors(cfg.mirrors, cfg.prefix, net, cfg.tls, cfg.image, stack)
+    at = _indexed(cfg.mirrors, _at(prefix, "mirrors"))
+    problems = _names_too_long(mirrors, _at(prefix, "prefix"), at)
+    problems += _certs_dir_clashes(mirrors, at)
+    if problems:
+        raise ConfigError(source, problems)
     return SharedPlan(stack=stack, network=net, tls=cfg.tls, mirrors=mirrors, image=cfg.image,
                       delete_volumes=cfg.delete_volumes)
 
@@ -299,6 +306,14 @@ def plan_project(cfg: ProjectConfig, stack: str, shared: Optional[SharedExport],
     else:
         mirrors = _mirrors(regs.mirrors, name_prefix, net, regs.tls, regs.image, stack)
         owned += mirrors
+    if cfg.shared_mode:  # a clash with a shared mirror is fixed in the shared stack it names
+        at = lambda name, field: _at(prefix, "registries.shared.stack")  # noqa: E731
+    else:
+        at = _indexed(regs.mirrors, _at(prefix, "registries.mirrors"))
+    problems = _names_too_long(tuple(owned), _at(prefix, "registries.prefix" if regs.prefix else "network.name"), at)
+    problems += _certs_dir_clashes(tuple(owned[:2]) + tuple(mirrors), at)
+    if problems:
+        raise ConfigError(source, problems)
     nodes = NodesPlan.of(cfg.nodes.enabled, cfg.project, cfg.nodes.control_planes,
                          cfg.nodes.workers, cfg.nodes.image)
     return ProjectPlan(
@@ -322,8 +337,45 @@ def _mirror(m: MirrorSpec, container: str, net: NetworkPlan, offset: int, tls: b
         role=Role.MIRROR, name=m.name, container=container, volume=f"{container}-data",
         network=net.name, ip=layout.address(net.subnet, offset), tls=tls, host=m.registry_host,
         image=image, scope=net.scope, owner=stack, upstream=m.url, ttl=m.ttl,
-        username=m.username, password_from=m.password,
+        username=m.username, password_from=DOCKER_LOGIN_SOURCE if m.use_docker_login else m.password,
     )
+
+
+def _indexed(specs: list[MirrorSpec], path: str):
+    """The config path of a mirror, by its name: `registries.mirrors[2]`."""
+    index = {m.name: i for i, m in enumerate(specs)}
+    return lambda name, field: f"{path}[{index[name]}].{field}"
+
+
+def _names_too_long(registries: tuple[RegistryPlan, ...], prefix_field: str, mirror_at) -> list[Problem]:
+    """A container's name is its hostname: at most 63 characters."""
+    out = []
+    for r in registries:
+        if len(r.container) > LINUX_HOSTNAME_MAX:
+            fix = prefix_field if r.role is not Role.MIRROR else f"{prefix_field} or the name of mirror {r.name}"
+            out.append(problem(mirror_at(r.name, "name") if r.role is Role.MIRROR else prefix_field,
+                               f"makes the container name {r.container} ({len(r.container)} characters); a "
+                               f"container's name is its hostname, at most {LINUX_HOSTNAME_MAX}: shorten {fix}"))
+    return out
+
+
+def _certs_dir_clashes(endpoints: tuple[RegistryPlan, ...], mirror_at) -> list[Problem]:
+    """Two registries that would write the same certs.d/<dir>/hosts.toml (a mirror's host that
+    is another registry's address or name) would overwrite each other: refused."""
+    owner: dict[str, RegistryPlan] = {}
+    out = []
+    for r in endpoints:
+        for directory in dict.fromkeys((r.host, r.ip)):
+            first = owner.setdefault(directory, r)
+            if first is not r:
+                out.append(problem(mirror_at(r.name, "host"), f"gives mirror {r.name} the host {directory}, which "
+                                   f"is also {_what(first)}: both would write certs.d/{directory}/hosts.toml; "
+                                   "set the mirror's host to the registry it mirrors"))
+    return out
+
+
+def _what(r: RegistryPlan) -> str:
+    return f"mirror {r.name}'s" if r.role is Role.MIRROR else f"the {r.role} registry's name or address"
 
 
 def _at(prefix: str, path: str) -> str:

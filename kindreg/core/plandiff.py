@@ -11,7 +11,10 @@ from typing import Any
 from .document import read_plans
 from .vocabulary import Role
 
-REGISTRY_FIELDS = ("ip", "url", "scheme", "image", "upstream", "host", "port")
+# Every field whose change matters to a user's data or trust: addresses, TLS, what runs, where
+# it pulls from, how long it keeps, whose credentials it uses, and which volume holds the cache.
+REGISTRY_FIELDS = ("ip", "url", "scheme", "image", "upstream", "host", "port", "ttl", "username",
+                   "passwordFrom", "volume")
 NETWORK_FIELDS = ("subnet", "ipRange", "bridge")
 
 
@@ -66,12 +69,16 @@ def diff_stack(old: dict, new: dict) -> list[str]:
                     lambda r: f"{r['_kind']} {r['container']}")
     if old.get("tls") != new.get("tls") and old and new:
         lines.append(f"~ stack tls {_bool(old.get('tls'))} -> {_bool(new.get('tls'))}")
+    key = "deleteVolumesOnDestroy"
+    if old.get(key) != new.get(key) and old and new:
+        lines.append(f"~ stack {key} {_bool(old.get(key))} -> {_bool(new.get(key))}"
+                     + (" (destroy will delete the registries' caches)" if new.get(key) else ""))
     return lines
 
 
-def diff(old_doc: Any, new_doc: Any) -> tuple[bool, str]:
-    """(anything changed, the report)."""
-    old, new = read_plans(old_doc, "OLD"), read_plans(new_doc, "NEW")
+def diff(old_doc: Any, new_doc: Any, where: tuple[str, str] = ("OLD", "NEW")) -> tuple[bool, str]:
+    """(anything changed, the report); `where` names the two documents in errors."""
+    old, new = read_plans(old_doc, where[0]), read_plans(new_doc, where[1])
     out: list[str] = []
     changed = False
     for stack in sorted(set(old) | set(new)):

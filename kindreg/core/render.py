@@ -71,17 +71,15 @@ def registry_config(reg: RegistryPlan, cache_only: bool = False) -> str:
     return _yaml(doc)
 
 
-def mirror_entrypoint(reg: RegistryPlan) -> str:
-    """A mirror's PID 1: pull-through while the upstream answers, its cache alone otherwise.
+# The mirror's upstream and name reach its entrypoint through the container's environment,
+# never pasted into the script: the script is the same text for every mirror.
+UPSTREAM_ENV = "KINDREG_UPSTREAM"
+MIRROR_NAME_ENV = "KINDREG_MIRROR"
 
-    distribution's proxy mode exits at start-up when the upstream is unreachable, which
-    would leave the cache out of reach exactly when it is needed (offline, upstream down).
-    This script probes the upstream, serves the cache read-only while it is away, and goes
-    back to pull-through as soon as it answers again, with no restart of the container.
-    """
-    return f"""#!/bin/sh
-# kindreg mirror {reg.name} ({reg.container}): {reg.host} via {reg.upstream}
-UPSTREAM='{reg.upstream}'
+MIRROR_ENTRYPOINT = f"""#!/bin/sh
+# kindreg mirror entrypoint: pull-through while $KINDREG_UPSTREAM answers, its cache alone otherwise.
+UPSTREAM="${{{UPSTREAM_ENV}:?the container needs {UPSTREAM_ENV}}}"
+NAME="${{{MIRROR_NAME_ENV}:-mirror}}"
 PULL_THROUGH='{CONFIG_PATH}'
 CACHE_ONLY='{CACHE_ONLY_PATH}'
 MODE_FILE="${{KINDREG_MODE_FILE:-{MODE_FILE}}}"
@@ -110,7 +108,7 @@ while :; do
   else mode=cache-only; config=$CACHE_ONLY
   fi
   echo "$mode" > "$MODE_FILE"
-  echo "kindreg: mirror {reg.name} serving in $mode mode (upstream $UPSTREAM)" >&2
+  echo "kindreg: mirror $NAME serving in $mode mode (upstream $UPSTREAM)" >&2
   registry serve "$config" &
   pid=$!
   if [ "$mode" = cache-only ]; then
@@ -128,6 +126,24 @@ while :; do
   sleep 1
 done
 """
+
+
+def mirror_entrypoint(reg: RegistryPlan) -> str:
+    """A mirror's PID 1: pull-through while the upstream answers, its cache alone otherwise.
+
+    distribution's proxy mode exits at start-up when the upstream is unreachable, which
+    would leave the cache out of reach exactly when it is needed (offline, upstream down).
+    This script probes the upstream, serves the cache read-only while it is away, and goes
+    back to pull-through as soon as it answers again, with no restart of the container.
+    """
+    return MIRROR_ENTRYPOINT
+
+
+def container_env(reg: RegistryPlan) -> list[str]:
+    """Plain (non-secret) environment of a registry container."""
+    if reg.role is not Role.MIRROR:
+        return []
+    return [f"{UPSTREAM_ENV}={reg.upstream}", f"{MIRROR_NAME_ENV}={reg.name}"]
 
 
 def container_files(reg: RegistryPlan) -> dict[str, str]:

@@ -51,7 +51,13 @@ rmdir "$KINDREG_CERTS_DIR/.ca" 2>/dev/null || true
 
 # stdout is the certificate's SHA-256 only: it changes exactly when the certificate does and
 # carries no key material. mkcert's own chatter goes to a log that is shown only on failure.
-MKCERT_CREATE = """set -eu
+# The SAN list is split on spaces on purpose, with globbing off (`set -f`): a name is never
+# expanded against the files of the working directory.
+MKCERT_CREATE = """set -euf
+if [ -z "${KINDREG_SANS:-}" ]; then
+  echo "kindreg: no subject alternative names for the certificate" >&2
+  exit 1
+fi
 mkdir -p "$KINDREG_TLS_DIR"
 chmod 700 "$KINDREG_TLS_DIR"
 log="$KINDREG_TLS_DIR/mkcert.log"

@@ -32,8 +32,39 @@ ReadText = Callable[[Path], str]
 
 # ---------------------------------------------------------------- YAML, strictly
 
+# Bounds that stop a hostile file early: a configuration is small and shallow, and YAML aliases
+# can make a few lines expand into gigabytes ("billion laughs") or recurse without end.
+MAX_YAML_BYTES = 1_000_000
+MAX_YAML_DEPTH = 40
+MAX_YAML_ALIASES = 100
+MAX_YAML_NODES = 20_000  # counted with every alias expanded, as a reader of the data sees it
+
+
+class YamlTooLarge(yaml.YAMLError):
+    pass
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """YAML 1.2 booleans (true/false only: `yes` stays a string) and no duplicate keys."""
+    """YAML 1.2 booleans (true/false only: `yes` stays a string), no duplicate or unhashable
+    keys, and bounded nesting and aliases."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+        self._aliases = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_YAML_ALIASES:
+                raise YamlTooLarge(f"more than {MAX_YAML_ALIASES} aliases (*name); write the values out")
+        self._depth += 1
+        if self._depth > MAX_YAML_DEPTH:
+            raise YamlTooLarge(f"nested more than {MAX_YAML_DEPTH} levels deep")
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 _StrictLoader.yaml_implicit_resolvers = {
@@ -47,10 +78,25 @@ _StrictLoader.add_implicit_resolver(
 )
 
 
+def _expanded_size(node: yaml.Node, seen: dict) -> int:
+    """How many values the document has with aliases expanded (each shared node counted once
+    per use, computed once)."""
+    key = id(node)
+    if key not in seen:
+        seen[key] = 0  # a cycle counts as nothing more; PyYAML refuses recursive aliases anyway
+        children = node.value if isinstance(node.value, list) else []
+        flat = [c for pair in children for c in (pair if isinstance(pair, tuple) else (pair,))]
+        seen[key] = 1 + sum(_expanded_size(c, seen) for c in flat)
+    return seen[key]
+
+
 def _mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict:
     seen = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node)
+        if not isinstance(key, (str, int, float, bool, type(None))):
+            raise yaml.constructor.ConstructorError(
+                None, None, "a key that is not a plain value (a list or a mapping)", key_node.start_mark)
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark)
@@ -62,14 +108,24 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _m
 
 
 def load_yaml(text: str, source: str) -> object:
+    if len(text) > MAX_YAML_BYTES:
+        raise ConfigError(source, [problem("", f"the file is larger than {MAX_YAML_BYTES} bytes; "
+                                           "a kindreg configuration is a few kilobytes")])
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        loader = _StrictLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is not None and _expanded_size(node, {}) > MAX_YAML_NODES:
+                raise YamlTooLarge(f"more than {MAX_YAML_NODES} values once its aliases are expanded")
+            return loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         raise ConfigError(source, [problem("", f"the file is not valid YAML: {err.problem}{where}")]) from None
-    except yaml.YAMLError as err:
-        raise ConfigError(source, [problem("", f"the file is not valid YAML: {err}")]) from None
+    except (yaml.YAMLError, RecursionError) as err:
+        raise ConfigError(source, [problem("", f"the file is not valid YAML: {err or 'nested too deeply'}")]) from None
 
 
 def read_yaml(path: Path, read: ReadText, shown_as: Optional[str] = None) -> object:
@@ -79,6 +135,12 @@ def read_yaml(path: Path, read: ReadText, shown_as: Optional[str] = None) -> obj
         text = read(path)
     except FileNotFoundError:
         raise MissingFile(name, [problem("", "the file does not exist")]) from None
+    except IsADirectoryError:
+        raise ConfigError(name, [problem("", "is a directory; name a YAML file")]) from None
+    except UnicodeDecodeError:
+        raise ConfigError(name, [problem("", "is not UTF-8 text; save the file as UTF-8")]) from None
+    except OSError as err:
+        raise ConfigError(name, [problem("", f"cannot be read ({err.strerror or err})")]) from None
     return load_yaml(text, name)
 
 
@@ -192,6 +254,9 @@ def _project_from_file(rel: object, stack: str, source: str, project_dir: Path,
     if Path(rel).is_absolute():
         raise ConfigError(source, [problem(
             KEY_CLUSTER_FILE, "is absolute; give a path relative to the project root", rel)])
+    if ".." in Path(rel).parts:
+        raise ConfigError(source, [problem(
+            KEY_CLUSTER_FILE, "leaves the project directory (..); keep cluster files inside the project", rel)])
     return project_from_lok8s(read_yaml(project_dir / rel, read, rel), stack, rel)
 
 

@@ -26,7 +26,7 @@ def shared_export_for(project: LoadedProject, project_dir: Path,
         return None  # plan_project reports it, naming the field and the fix
     if not isinstance(shared, LoadedShared):
         raise ConfigError(stack_file(project_dir, name).name, [_not_shared(project, name)])
-    return plan_shared(shared.config, name).export()
+    return plan_shared(shared.config, name, shared.source, shared.prefix).export()
 
 
 def _not_shared(project: LoadedProject, name: str) -> Problem:
@@ -37,6 +37,6 @@ def _not_shared(project: LoadedProject, name: str) -> Problem:
 
 def plan_loaded(loaded: Loaded, project_dir: Path, read: ReadText) -> Plan:
     if isinstance(loaded, LoadedShared):
-        return plan_shared(loaded.config, loaded.stack)
+        return plan_shared(loaded.config, loaded.stack, loaded.source, loaded.prefix)
     shared = shared_export_for(loaded, project_dir, read)
     return plan_project(loaded.config, loaded.stack, shared, loaded.source, loaded.prefix)

@@ -81,6 +81,8 @@ DOCKER_HUB_UPSTREAM = "https://registry-1.docker.io"
 DOCKER_HUB_HOSTS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 DOCKER_HUB_CONFIG_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io",
                           "registry-1.docker.io", "https://registry-1.docker.io")
+# `passwordFrom` of a mirror that uses the user's `docker login` to its upstream (opt-in).
+DOCKER_LOGIN_SOURCE = "docker-login"
 # Registries whose API host differs from the name images use (KSail derives the upstream).
 KNOWN_UPSTREAMS = {DOCKER_HUB: DOCKER_HUB_UPSTREAM}
 

@@ -11,7 +11,7 @@ from typing import Callable, Optional, Union
 
 from kindreg.adapters.engine import Engine, EngineError, addresses, label, name_of
 from kindreg.core.plan import NetworkPlan, ProjectPlan, SharedPlan
-from kindreg.core.vocabulary import KIND_CLUSTER_LABEL
+from kindreg.core.vocabulary import DOCKER_LOGIN_SOURCE, KIND_CLUSTER_LABEL, Role, Scope
 
 Plan = Union[SharedPlan, ProjectPlan]
 
@@ -21,10 +21,12 @@ class Check:
     ok: bool
     what: str
     fix: str = ""
+    warn: bool = False  # passes, but the user should know what it means
 
     def render(self) -> str:
-        line = f"  {'ok  ' if self.ok else 'FAIL'}  {self.what}"
-        return line + (f"\n        fix: {self.fix}" if self.fix and not self.ok else "")
+        status = "FAIL" if not self.ok else ("warn" if self.warn else "ok  ")
+        line = f"  {status}  {self.what}"
+        return line + (f"\n        fix: {self.fix}" if self.fix and (self.warn or not self.ok) else "")
 
 
 @dataclass
@@ -44,7 +46,7 @@ def run(plans: list[tuple[Plan, str]], engine: Engine, host: HostFacts) -> tuple
     containers = engine.containers() if engine_ok else []
     networks = engine.networks() if engine_ok else []
     for plan, prefix in plans:
-        checks = _tls(plan, prefix, host)
+        checks = _tls(plan, prefix, host) + _docker_logins(plan)
         if engine_ok:
             checks += _networks(plan, prefix, networks)
             checks += _addresses(plan, prefix, networks)
@@ -91,6 +93,23 @@ def _tls(plan: Plan, prefix: str, host: HostFacts) -> list[Check]:
     else:
         out.append(Check(False, "mkcert CA is not in the host's trust store: docker push and curl to the "
                                 "registries will fail verification", "run `mkcert -install` once on this machine"))
+    return out
+
+
+# ---------------------------------------------------------------- credentials
+
+def _docker_logins(plan: Plan) -> list[Check]:
+    """What a mirror that pulls with the user's `docker login` gives away."""
+    out = []
+    for m in plan.registries:
+        if m.role is Role.MIRROR and m.password_from == DOCKER_LOGIN_SOURCE:
+            reach = (f"every container on network {m.network} (the kind nodes of every project that uses "
+                     f"it)" if m.scope is Scope.SHARED else f"every container on network {m.network}")
+            out.append(Check(True, f"mirror {m.name} pulls from {m.upstream} with your docker login: {reach} "
+                                   f"can pull your private images from {m.url} without credentials"
+                                   + ("" if m.tls else ", over plain HTTP"),
+                             "remove useDockerLogin, or give the mirror a read-only token of its own "
+                             "(kindreg:mirrorCredentials)", warn=True))
     return out
 
 

@@ -14,7 +14,7 @@ def names(project_dir: Path) -> list[str]:
 
 
 def load(project_dir: Path, stack: str) -> Loaded:
-    return sources.load_stack(project_dir, stack, files.read_text)
+    return sources.load_stack(project_dir, stack, files.project_reader(project_dir))
 
 
 def load_file(path: Path) -> LoadedProject:
@@ -22,7 +22,7 @@ def load_file(path: Path) -> LoadedProject:
 
 
 def plan_of(loaded: Loaded, project_dir: Path) -> Plan:
-    return stacks.plan_loaded(loaded, project_dir, files.read_text)
+    return stacks.plan_loaded(loaded, project_dir, files.project_reader(project_dir))
 
 
 def plan(project_dir: Path, stack: str) -> Plan:

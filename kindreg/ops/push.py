@@ -42,6 +42,10 @@ def prepare(where: Sequence[str], stack: Optional[str], registry: Optional[str],
     directory = Path(directory_arg) if directory_arg else project_dir / (workload.path if workload else "k8s")
     if not directory.is_dir():
         raise PushUsage(f"{directory} is not a directory of manifests")
+    try:
+        files.manifest_files(directory)
+    except files.OutsideDirectory as err:
+        raise PushUsage(str(err)) from None
     build = artifact.build_registry_from_host(plan) if plan else None
     target = _target(ref, registry, workload, build)
     own = plan is not None and target.registry == build

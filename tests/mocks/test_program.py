@@ -87,7 +87,9 @@ def test_shared_mirror_containers(shared_run):
         "kindreg.scheme": "http", "kindreg.ip": "10.125.200.2",
         "kindreg.upstream": "https://registry-1.docker.io"}
     assert docker_io.delete_before_replace is True
-    assert "envs" not in docker_io.inputs  # no credentials configured
+    # The upstream reaches the entrypoint by the environment; no credentials are configured.
+    assert docker_io.inputs["envs"] == ["KINDREG_UPSTREAM=https://registry-1.docker.io", "KINDREG_MIRROR=io-docker"]
+    assert "envs" not in docker_io.secret_inputs
 
 
 def test_shared_mirror_config_is_uploaded_in_the_container_definition(shared_run):
@@ -204,7 +206,7 @@ def test_dev_kind_cluster(dev_run, host):
     assert all(c.urn in deps for c in dev_run.of_type(COMMAND) if "KINDREG_HOST" in c.inputs.get("environment", {}))
     connect = dev_run.named("dev-connect")
     assert connect.inputs["environment"]["KINDREG_NETWORK"] == "lok8s-registries"
-    assert connect.inputs["triggers"] == ["stdout-of-dev-kind"]
+    assert connect.inputs["triggers"] == ["dev-kind-id"]  # a new cluster, not an update of it
     assert kind.urn in connect.dependencies
     hosting = yaml.safe_load(dev_run.named("dev-registry-hosting").inputs["stdin"])
     assert hosting["metadata"] == {"name": "local-registry-hosting", "namespace": "kube-public"}
@@ -242,7 +244,7 @@ def test_custom_mirrors_in_ksail_grammar(host):
     assert yaml.safe_load(uploads(gitlab)[render.CONFIG_PATH]["content"])["proxy"]["ttl"] == "168h"
     assert not run.of_type("kindreg:cluster:KindCluster")  # nodes.enabled: false
     ghcr = next(c for c in run.of_type(CONTAINER) if c.inputs["name"].endswith("io-ghcr"))
-    assert ghcr.inputs["envs"] == ["REGISTRY_PROXY_USERNAME=octocat", "REGISTRY_PROXY_PASSWORD=ghp-from-env"]
+    assert ghcr.inputs["envs"][2:] == ["REGISTRY_PROXY_USERNAME=octocat", "REGISTRY_PROXY_PASSWORD=ghp-from-env"]
     assert "envs" in ghcr.secret_inputs
 
 
@@ -339,10 +341,11 @@ def test_authenticated_mirror_password_is_a_secret(host):
         "kindreg:mirrorCredentials": {"io-ghcr": {"username": "octo", "password": "s3cret-token"}}}
     run = run_stack("auth", cfg, host, secret_keys=("kindreg:mirrorCredentials",))
     ghcr = next(c for c in run.of_type(CONTAINER) if c.inputs["name"].endswith("io-ghcr"))
-    assert ghcr.inputs["envs"] == ["REGISTRY_PROXY_USERNAME=octo", "REGISTRY_PROXY_PASSWORD=s3cret-token"]
+    assert ghcr.inputs["envs"] == ["KINDREG_UPSTREAM=https://ghcr.io", "KINDREG_MIRROR=io-ghcr",
+                                   "REGISTRY_PROXY_USERNAME=octo", "REGISTRY_PROXY_PASSWORD=s3cret-token"]
     assert "envs" in ghcr.secret_inputs
     quay = next(c for c in run.of_type(CONTAINER) if c.inputs["name"].endswith("io-quay"))
-    assert "envs" not in quay.inputs
+    assert not any(e.startswith("REGISTRY_PROXY_") for e in quay.inputs["envs"])
     for r in run.resources:  # nowhere else, and never outside a secret
         for key, value in r.inputs.items():
             if key not in r.secret_inputs:

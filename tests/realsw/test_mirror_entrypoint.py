@@ -68,7 +68,8 @@ def mirror(tmp_path):
     script = tmp_path / "mirror.sh"
     script.write_text(render.mirror_entrypoint(reg))
     env = {"PATH": str(bin_dir), "KINDREG_MODE_FILE": str(tmp_path / "mode"), "KINDREG_PROBE_INTERVAL": "1",
-           "REGISTRY_LOG": str(tmp_path / "registry.log")}
+           "REGISTRY_LOG": str(tmp_path / "registry.log"),
+           **dict(e.split("=", 1) for e in render.container_env(reg))}  # as the container has it
     procs = []
 
     def start() -> subprocess.Popen:

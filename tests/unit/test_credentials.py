@@ -26,9 +26,10 @@ def resolve(mirrors, secret=None, env=None, docker=None):
                                lambda name: f"kindreg:cluster.registries.mirrors[{name}]")
 
 
-HUB = mirror("docker.io")
+HUB = mirror({"name": "io-docker", "url": "https://registry-1.docker.io", "useDockerLogin": True})
 GHCR = mirror("${GH_USER}:${GH_TOKEN}@ghcr.io")
-QUAY = mirror("quay.io")
+GHCR_LOGIN = mirror({"name": "io-ghcr", "url": "https://ghcr.io", "useDockerLogin": True})
+QUAY = mirror({"name": "io-quay", "url": "https://quay.io", "useDockerLogin": True})
 
 
 def test_docker_config_auths_are_discovered(tmp_path):
@@ -48,10 +49,18 @@ def test_secret_config_comes_first():
     assert (found["io-docker"].username, found["io-docker"].source) == ("s", "Pulumi secret config")
 
 
-def test_docker_config_comes_before_placeholders():
-    found = resolve([GHCR], env={"GH_USER": "env-user", "GH_TOKEN": "env-token"},
-                    docker={"auths": {"ghcr.io": auth("cfg-user", "cfg-token")}})
-    assert found["io-ghcr"].username == "cfg-user"
+def test_a_docker_login_is_used_only_where_the_configuration_asks_for_it():
+    docker = {"auths": {"ghcr.io": auth("cfg-user", "cfg-token"),
+                        "https://index.docker.io/v1/": auth("hubuser", "hubpass")}}
+    assert resolve([mirror("docker.io"), mirror("ghcr.io")], docker=docker) == {}
+    assert resolve([GHCR_LOGIN], docker=docker)["io-ghcr"].username == "cfg-user"
+
+
+def test_a_mirror_takes_one_credential_source():
+    with pytest.raises(Exception) as err:
+        mirror({"name": "io-ghcr", "url": "https://ghcr.io", "useDockerLogin": True,
+                "username": "u", "password": "${P}"})
+    assert "has both useDockerLogin and a username/password" in str(err.value)
 
 
 def test_placeholders_expand_from_the_environment_with_defaults():

@@ -73,3 +73,19 @@ def test_diff_cli(tmp_path, capsys):
     assert cli.main(["diff", "--exit-code", str(a), str(a)]) == 0
     (tmp_path / "bad.json").write_text("{")
     assert cli.main(["diff", str(tmp_path / "bad.json"), str(a)]) == 2
+
+
+@pytest.mark.parametrize("edit, says", [
+    (lambda d: d.update(deleteVolumesOnDestroy=True),
+     "~ stack deleteVolumesOnDestroy false -> true (destroy will delete the registries' caches)"),
+    (lambda d: d["registries"][2].update(ttl="1h"), "ttl None -> 1h"),
+    (lambda d: d["registries"][2].update(passwordFrom="docker-login"), "passwordFrom None -> docker-login"),
+    (lambda d: d["registries"][2].update(username="robot"), "username None -> robot"),
+    (lambda d: d["registries"][0].update(volume="other-data"), "volume alt-registry-build-data -> other-data"),
+    (lambda d: d.update(tls=True), "~ stack tls false -> true"),
+])
+def test_diff_names_every_change_to_data_or_trust(edit, says):
+    old, new = doc("alt"), copy.deepcopy(doc("alt"))
+    edit(new)
+    changed, text = plandiff.diff(old, new)
+    assert changed and says in text, text

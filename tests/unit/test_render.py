@@ -27,7 +27,15 @@ def test_registry_container_files_match_golden(stack):
     chosen = [r for r in regs if r.role != "mirror"] + [r for r in regs if r.role == "mirror"][:1]
     for reg in chosen:
         for path, content in render.container_files(reg).items():
-            check_golden(f"{stack}/{reg.container}{path}", content)
+            if path != render.MIRROR_ENTRYPOINT_PATH:  # one script for every mirror: below
+                check_golden(f"{stack}/{reg.container}{path}", content)
+
+
+def test_the_mirror_entrypoint_is_one_script_for_every_mirror():
+    scripts = {render.container_files(m)[render.MIRROR_ENTRYPOINT_PATH]
+               for stack in ("shared", "shared-tls", "alt", "ksail") for m in plan_of(stack).mirrors}
+    assert len(scripts) == 1
+    check_golden("mirror.sh", scripts.pop())
 
 
 @pytest.mark.parametrize("stack", ["dev", "qa"])

@@ -133,6 +133,23 @@ def test_mkcert_script_prints_only_the_certificate_fingerprint(tmp):
     assert not tls.exists()
 
 
+def test_mkcert_sans_are_never_glob_expanded(tmp):
+    fake(tmp / "bin", "mkcert", 'shift; cert=$1; shift 2; key=$1; shift; echo "CERT $*" > "$cert"; : > "$key"')
+    (tmp / "a-file-in-the-working-directory").write_text("x")
+    env = {"KINDREG_TLS_DIR": str(tmp / "tls"), "KINDREG_SANS": "* 10.0.0.101"}
+    out = subprocess.run(["/bin/sh", "-c", scripts.MKCERT_CREATE], capture_output=True, text=True, cwd=tmp,
+                         env={"PATH": f"{tmp / 'bin'}:{os.environ['PATH']}", "FAKE_LOG": str(tmp / "log"), **env})
+    assert out.returncode == 0, out.stderr
+    assert (tmp / "tls" / "cert.pem").read_text() == "CERT * 10.0.0.101\n"
+
+
+def test_mkcert_without_sans_fails_and_mints_nothing(tmp):
+    fake(tmp / "bin", "mkcert", 'echo called')
+    out = run(scripts.MKCERT_CREATE, tmp, {"KINDREG_TLS_DIR": str(tmp / "tls"), "KINDREG_SANS": ""})
+    assert out.returncode == 1 and "no subject alternative names" in out.stderr
+    assert calls(tmp) == [] and not (tmp / "tls").exists()
+
+
 def test_mkcert_failure_shows_mkcert_output(tmp):
     fake(tmp / "bin", "mkcert", 'echo "ERROR: failed to read the CA key" >&2; exit 1')
     out = run(scripts.MKCERT_CREATE, tmp, {"KINDREG_TLS_DIR": str(tmp / "tls"), "KINDREG_SANS": "a"})

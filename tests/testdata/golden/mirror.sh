@@ -1,6 +1,7 @@
 #!/bin/sh
-# kindreg mirror io-docker (tls-registry-io-docker): docker.io via https://registry-1.docker.io
-UPSTREAM='https://registry-1.docker.io'
+# kindreg mirror entrypoint: pull-through while $KINDREG_UPSTREAM answers, its cache alone otherwise.
+UPSTREAM="${KINDREG_UPSTREAM:?the container needs KINDREG_UPSTREAM}"
+NAME="${KINDREG_MIRROR:-mirror}"
 PULL_THROUGH='/etc/kindreg/registry/config.yml'
 CACHE_ONLY='/etc/kindreg/registry/cache-only.yml'
 MODE_FILE="${KINDREG_MODE_FILE:-/tmp/kindreg-mode}"
@@ -29,7 +30,7 @@ while :; do
   else mode=cache-only; config=$CACHE_ONLY
   fi
   echo "$mode" > "$MODE_FILE"
-  echo "kindreg: mirror io-docker serving in $mode mode (upstream $UPSTREAM)" >&2
+  echo "kindreg: mirror $NAME serving in $mode mode (upstream $UPSTREAM)" >&2
   registry serve "$config" &
   pid=$!
   if [ "$mode" = cache-only ]; then

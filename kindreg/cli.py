@@ -18,7 +18,7 @@ from .adapters import host as host_facts
 from .adapters import oras, skopeo
 from .adapters.engine import DockerCli, Engine, EngineError
 from .adapters.mkcert import LocalCA, ca_in_bundle
-from .core import document, plandiff
+from .core import crossstack, document, plandiff
 from .core.describe import describe, summary
 from .core.document import PlanDocumentError
 from .core.errors import ConfigError
@@ -70,10 +70,14 @@ def _plan_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the plan as JSON (kindreg/plan/v1)")
 
 
-def _plan_for(args: argparse.Namespace, stack: Optional[str] = None) -> Plan:
+def _load_for(args: argparse.Namespace, stack: Optional[str] = None):
     if args.file is not None:
-        return project.plan_of(project.load_file(args.file), args.project_dir)
-    return project.plan(args.project_dir, stack or args.stack)
+        return project.load_file(args.file)
+    return project.load(args.project_dir, stack or args.stack)
+
+
+def _plan_for(args: argparse.Namespace, stack: Optional[str] = None) -> Plan:
+    return project.plan_of(_load_for(args, stack), args.project_dir)
 
 
 @command("validate", "check stack configuration; exit 2 listing every problem", _target_args)
@@ -81,13 +85,21 @@ def validate(args: argparse.Namespace) -> int:
     targets = [args.stack] if args.stack or args.file else project.names(args.project_dir)
     if not targets:
         return fail(f"no Pulumi.<stack>.yaml in {args.project_dir.resolve()}", EXIT_CONFIG)
-    failed = False
+    failed, plans = False, []
     for stack in targets:
         try:
-            print(summary(_plan_for(args, stack)))
+            loaded = _load_for(args, stack)
+            plans.append(project.plan_of(loaded, args.project_dir))
         except ConfigError as err:
             print(err.render(), file=sys.stderr)
             failed = True
+            continue
+        print(summary(plans[-1]))
+        if getattr(loaded, "left_to_lok8s", ()):
+            print(f"  left to lok8s (kindreg does not manage them): {', '.join(loaded.left_to_lok8s)}")
+    if len(targets) > 1 and (clashes := crossstack.conflicts(plans)):
+        print(ConfigError(f"the stacks of {args.project_dir}", clashes).render(), file=sys.stderr)
+        failed = True
     return EXIT_CONFIG if failed else EXIT_OK
 
 

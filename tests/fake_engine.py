@@ -36,8 +36,8 @@ def network(name: str, subnet: str, labels: Optional[dict] = None, containers: O
 class FakeEngine:
     def __init__(self, containers: Sequence[dict] = (), networks: Sequence[dict] = (),
                  execs: Optional[dict] = None, reachable: bool = True,
-                 network_members: Optional[dict[str, list[dict]]] = None):
-        self._containers, self._networks = list(containers), list(networks)
+                 network_members: Optional[dict[str, list[dict]]] = None, volumes: Sequence[dict] = ()):
+        self._containers, self._networks, self._volumes = list(containers), list(networks), list(volumes)
         self.network_members = network_members or {}
         self.execs = execs or {}
         self.reachable = reachable
@@ -74,6 +74,9 @@ class FakeEngine:
 
     def networks(self) -> list[dict]:
         return self._networks
+
+    def volumes(self) -> list[dict]:
+        return self._volumes
 
     def exec(self, name: str, argv: Sequence[str]) -> tuple[int, str]:
         self.calls.append((name, tuple(argv)))

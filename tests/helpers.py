@@ -9,6 +9,7 @@ from kindreg.ops import project
 ROOT = Path(__file__).resolve().parent.parent
 TESTDATA = ROOT / "tests" / "testdata"
 PROJECT = TESTDATA / "project"
+PROJECT_FILE = TESTDATA / "project-file"  # the dev project again, from a lok8s file
 INVALID = TESTDATA / "invalid"
 GOLDEN = TESTDATA / "golden"
 

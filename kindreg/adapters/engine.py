@@ -27,6 +27,9 @@ class Engine(Protocol):
     def networks(self) -> list[dict]:
         """`docker network inspect` of every network."""
 
+    def volumes(self) -> list[dict]:
+        """`docker volume inspect` of every volume."""
+
     def exec(self, container: str, argv: Sequence[str]) -> tuple[int, str]:
         """Run argv in a running container; (exit code, output)."""
 
@@ -74,6 +77,10 @@ class DockerCli:
     def networks(self) -> list[dict]:
         ids = self._run("network", "ls", "-q", "--no-trunc").stdout.split()
         return self._inspect(ids, "network")
+
+    def volumes(self) -> list[dict]:
+        names = self._run("volume", "ls", "-q").stdout.split()
+        return self._inspect(names, "volume")
 
     def exec(self, container: str, argv: Sequence[str]) -> tuple[int, str]:
         out = self._run("exec", container, *argv, check=False)

@@ -25,8 +25,9 @@ def reachable(registry: str, tls: bool, timeout: float = 5.0) -> None:
                         f"and is the address right?") from None
 
 
-def push(data: bytes, target: artifact.Target, tls: bool, ca_file: Optional[str] = None) -> str:
-    """Push the package `data` to `target`; returns the manifest digest."""
+def push(data: bytes, target: artifact.Target, tls: bool, ca_file: Optional[str] = None,
+         auth: Optional[tuple[str, str]] = None) -> str:
+    """Push the package `data` to `target` (with basic `auth` when given); the manifest digest."""
     import oras.provider  # imported here: only `push` needs the registry client
 
     reachable(target.registry, tls)
@@ -37,6 +38,8 @@ def push(data: bytes, target: artifact.Target, tls: bool, ca_file: Optional[str]
         config.write_text("{}")
         registry = oras.provider.Registry(hostname=target.registry, insecure=not tls,
                                           tls_verify=ca_file or True)
+        if auth:  # in memory only: never written to a Docker config as `login` would
+            registry.auth.set_basic_auth(*auth)
         try:
             response = registry.push(
                 target=target.reference,

@@ -9,19 +9,18 @@ Resolution, as KSail's `workload push` documents it:
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import yaml
 
-from .imageref import parse_repository
+from .imageref import DEFAULT_REPOSITORY, OCI, parse_registry_spec
 from .plan import ProjectPlan
 from .vocabulary import BUILD_HOSTNAME
 
 FLUX_CONFIG_MEDIA_TYPE = "application/vnd.cncf.flux.config.v1+json"
 FLUX_CONTENT_MEDIA_TYPE = "application/vnd.cncf.flux.content.v1.tar+gzip"
 DEFAULT_TAG = "dev"
-DEFAULT_REPOSITORY = "k8s"
 LAYER_TITLE = "manifests.tar.gz"
 # Never packaged: version control and desktop litter in a manifests directory.
 SKIP = {".git", ".DS_Store"}
@@ -37,26 +36,15 @@ class Target:
     repository: str
     tag: str
     from_where: str  # which rule chose the registry, for the user
+    username: Optional[str] = None  # a user name or ${VAR}; never shown with a password
+    password: Optional[str] = field(default=None, repr=False)  # a ${VAR} placeholder, never a value
 
     @property
     def reference(self) -> str:
         return f"{self.registry}/{self.repository}:{self.tag}"
 
 
-OCI = "oci://"
 EXPLICIT = "the oci:// reference"
-
-
-def _split(value: str, where: str) -> tuple[str, str, Optional[str]]:
-    """host[:port][/repository[:tag]] (after an optional oci://) by distribution's grammar."""
-    text = value[len(OCI):] if value.startswith(OCI) else value
-    if "/" not in text:  # a registry alone: the default repository there
-        text = f"{text}/{DEFAULT_REPOSITORY}"
-    try:
-        return parse_repository(text)
-    except ValueError:
-        raise ValueError(f'"{value}" (from {where}) is not a registry reference like '
-                         '"oci://host[:port]/repository[:tag]"') from None
 
 
 def resolve(explicit: Optional[str], flag_or_env: Optional[str], configured: Optional[str],
@@ -65,9 +53,9 @@ def resolve(explicit: Optional[str], flag_or_env: Optional[str], configured: Opt
     for value, where in ((explicit, EXPLICIT), (flag_or_env, "--registry / KINDREG_REGISTRY"),
                          (configured, "workload.registry")):
         if value:
-            host, repository, written_tag = _split(value, where)
-            tag = (written_tag if where == EXPLICIT else None) or configured_tag or written_tag or DEFAULT_TAG
-            return Target(host, repository, tag, where)
+            spec = parse_registry_spec(value, where)
+            tag = (spec.tag if where == EXPLICIT else None) or configured_tag or spec.tag or DEFAULT_TAG
+            return Target(spec.host, spec.repository, tag, where, spec.username, spec.password)
     if not build_registry:
         raise ValueError("no registry to push to: give oci://host/repository[:tag], --registry, "
                          "workload.registry in the project config, or --stack of a running project")

@@ -20,9 +20,14 @@ def summary(plan: Plan) -> str:
 
 
 def _span(ips: list[str]) -> str:
+    """10.125.200.2-.5 for a run of addresses, 10.125.70.103,.104,.117 otherwise."""
     if not ips:
         return "(none)"
-    return ips[0] if len(ips) == 1 else f"{ips[0]}-.{ips[-1].rsplit('.', 1)[1]}"
+    ordered = sorted(ips, key=lambda ip: tuple(int(p) for p in ip.split(".")))
+    last = [int(ip.rsplit(".", 1)[1]) for ip in ordered]
+    if len(ordered) > 1 and last == list(range(last[0], last[0] + len(last))):
+        return f"{ordered[0]}-.{last[-1]}"
+    return ordered[0] + "".join(f",.{n}" for n in last[1:])
 
 
 def describe(plan: Plan) -> str:

@@ -13,6 +13,7 @@ from typing import Callable, Iterable, Optional, Union
 
 import yaml
 
+from . import lok8s
 from .config import ProjectConfig, SharedStackConfig
 from .errors import ConfigError, MissingFile, Problem, problem
 from .validation import dotted, prefixed, validate
@@ -23,9 +24,6 @@ KEY_CLUSTER_FILE = f"{NS}:clusterFile"
 KEY_SHARED = f"{NS}:shared"
 KEY_CREDENTIALS = f"{NS}:mirrorCredentials"
 KNOWN_KEYS = (KEY_CLUSTER, KEY_CLUSTER_FILE, KEY_SHARED, KEY_CREDENTIALS)
-LOK8S_API = "cluster.lok8s.dev/v1beta1"
-LOK8S_KIND = "Lo"
-LOK8S_TOP = ("apiVersion", "kind", "metadata", "spec")
 
 ReadText = Callable[[Path], str]
 
@@ -152,6 +150,7 @@ class LoadedProject:
     source: str  # what error messages name: a file, or a config key
     prefix: str  # path prefix of fields in that source
     config: ProjectConfig
+    left_to_lok8s: tuple[str, ...] = ()  # sections of a lok8s file kindreg does not manage
 
     role = "project"
 
@@ -185,29 +184,12 @@ def shared_from_mapping(raw: object, stack: str, source: str, prefix: str = KEY_
 
 
 def project_from_lok8s(doc: object, stack: str, source: str) -> LoadedProject:
-    """A lok8s `Lo` file: metadata.name is the project, spec holds the project fields."""
+    """A lok8s `Lo` file, read with lok8s's meaning and defaults (see `lok8s.py`)."""
     if not isinstance(doc, dict):
         raise ConfigError(source, [problem("", "the file is not a lok8s Lo document (a mapping)")])
-    problems = _unknown(doc, LOK8S_TOP, "")
-    if doc.get("apiVersion") != LOK8S_API:
-        problems.append(problem("apiVersion", f'is not supported; use "{LOK8S_API}"', doc.get("apiVersion")))
-    if doc.get("kind") != LOK8S_KIND:
-        problems.append(problem("kind", f'is not supported; use "{LOK8S_KIND}"', doc.get("kind")))
-    meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
-    problems += _unknown(meta, ("name", "labels", "annotations"), "metadata")
-    if "name" not in meta:
-        problems.append(problem("metadata.name", "is required (it names the project and its kind cluster)"))
-    spec = doc.get("spec", {})
-    if not isinstance(spec, dict):
-        problems.append(problem("spec", "is not a mapping of fields", spec))
-        spec = {}
-    raw = {**spec, **({"name": meta["name"]} if "name" in meta else {})}
-
-    def path_of(loc: tuple) -> str:
-        return "metadata.name" if loc[:1] == ("name",) else dotted(("spec", *loc))
-
-    cfg = validate(ProjectConfig, raw, source, path_of, extra=problems)
-    return LoadedProject(stack, source, "spec", cfg)
+    translated = lok8s.translate(doc)
+    cfg = validate(ProjectConfig, translated.raw, source, lok8s.path_of, extra=translated.problems)
+    return LoadedProject(stack, source, "spec", cfg, tuple(translated.left_to_lok8s))
 
 
 def _unknown(d: dict, allowed: tuple, at: str) -> list:

@@ -11,7 +11,8 @@ from typing import Callable, Optional, Union
 
 from kindreg.adapters.engine import Engine, EngineError, addresses, label, name_of
 from kindreg.core.plan import NetworkPlan, ProjectPlan, SharedPlan
-from kindreg.core.vocabulary import DOCKER_LOGIN_SOURCE, KIND_CLUSTER_LABEL, Role, Scope
+from kindreg.core import crossstack
+from kindreg.core.vocabulary import DOCKER_LOGIN_SOURCE, KIND_CLUSTER_LABEL, MANAGED_VALUE, Label, Role, Scope
 
 Plan = Union[SharedPlan, ProjectPlan]
 
@@ -45,9 +46,11 @@ def run(plans: list[tuple[Plan, str]], engine: Engine, host: HostFacts) -> tuple
     lines += ["kindreg doctor", first.render()]
     containers = engine.containers() if engine_ok else []
     networks = engine.networks() if engine_ok else []
+    volumes = engine.volumes() if engine_ok else []
     for plan, prefix in plans:
         checks = _tls(plan, prefix, host) + _docker_logins(plan)
         if engine_ok:
+            checks += _owners(plan, containers, networks, volumes)
             checks += _networks(plan, prefix, networks)
             checks += _addresses(plan, prefix, networks)
             checks += _nodes(plan, containers)
@@ -110,6 +113,28 @@ def _docker_logins(plan: Plan) -> list[Check]:
                                    + ("" if m.tls else ", over plain HTTP"),
                              "remove useDockerLogin, or give the mirror a read-only token of its own "
                              "(kindreg:mirrorCredentials)", warn=True))
+    return out
+
+
+# ---------------------------------------------------------------- names another stack holds
+
+def _owners(plan: Plan, containers: list[dict], networks: list[dict], volumes: list[dict]) -> list[Check]:
+    """A planned name already taken on the engine by another stack, or by something not kindreg's."""
+    held = {("container", name_of(c)): (c.get("Config") or {}).get("Labels") or {} for c in containers}
+    held |= {("network", n.get("Name", "")): n.get("Labels") or {} for n in networks}
+    held |= {("volume", v.get("Name", "")): v.get("Labels") or {} for v in volumes}
+    out = []
+    for claim in crossstack.claims(plan):
+        labels = held.get((claim.kind, claim.value))
+        if labels is None:
+            continue
+        owner = labels.get(Label.STACK) if labels.get(Label.MANAGED) == MANAGED_VALUE else None
+        if owner != plan.stack:
+            whose = f"stack {owner}" if owner else "something kindreg did not create"
+            out.append(Check(False, f"{claim.kind} {claim.value} exists on the engine and belongs to {whose}",
+                             f"change {claim.field} of stack {plan.stack}, or remove the {claim.kind} "
+                             f"(`pulumi destroy -s {owner}`)" if owner else
+                             f"change {claim.field} of stack {plan.stack}, or remove that {claim.kind}"))
     return out
 
 

@@ -5,13 +5,15 @@ arguments and the stack; `run` packages and pushes. Usage errors are `PushUsage`
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 from kindreg.adapters import files, oras
 from kindreg.adapters.mkcert import LocalCA
 from kindreg.core import artifact
+from kindreg.core.credentials import expand
 from kindreg.core.plan import ProjectPlan
 from kindreg.core.vocabulary import BUILD_HOSTNAME, Scope
 
@@ -80,6 +82,19 @@ def _stack(stack: Optional[str], project_dir: Path):
     return plan, loaded.config.workload
 
 
-def run(job: PushJob, push: Callable = oras.push) -> str:
+def run(job: PushJob, push: Callable = oras.push, env: Optional[Mapping[str, str]] = None) -> str:
     """Package and push; the manifest digest (oras.PushError when the registry refuses)."""
-    return push(files.package_manifests(job.directory), job.target, job.tls, job.ca_file)
+    auth = credentials(job.target, os.environ if env is None else env)
+    return push(files.package_manifests(job.directory), job.target, job.tls, job.ca_file, auth)
+
+
+def credentials(target: artifact.Target, env: Mapping[str, str]) -> Optional[tuple[str, str]]:
+    """The target's user and password, ${VAR} placeholders expanded from `env` (never shown)."""
+    if target.password is None:
+        return None
+    problems: list = []
+    user = expand(target.username or "", env, "workload.registry user", problems)
+    password = expand(target.password, env, "workload.registry password", problems)
+    if problems:
+        raise PushUsage("; ".join(p.render() for p in problems))
+    return user, password

@@ -10,7 +10,7 @@ from kindreg.core import render
 from components.common import python_step_environment
 from kindreg.adapters.files import read_text
 from kindreg.core.sources import read_stack_config
-from tests.helpers import PROJECT, ROOT
+from tests.helpers import PROJECT, PROJECT_FILE, ROOT
 from tests.mocks.harness import fake_host, run_stack
 
 NETWORK = "docker:index/network:Network"
@@ -428,7 +428,7 @@ def test_invalid_config_fails_with_every_problem_and_creates_nothing(host):
 def test_cluster_file_source_gives_the_same_graph(host, shared_outputs):
     (host.project_dir / "clusters").mkdir()
     (host.project_dir / "clusters" / "dev.lok8s.yaml").write_text(
-        (PROJECT / "clusters" / "dev.lok8s.yaml").read_text())
+        (PROJECT_FILE / "clusters" / "dev.lok8s.yaml").read_text())
     from_file = run_stack("dev", {"kindreg:clusterFile": "clusters/dev.lok8s.yaml"}, host,
                           stack_outputs=shared_outputs)
     from_object = run_stack("dev", stack_config("dev"), host, stack_outputs=shared_outputs)

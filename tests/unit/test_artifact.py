@@ -84,3 +84,47 @@ def test_push_cli_errors(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == (
         "push: cannot reach the registry 127.0.0.1:9 (Connection refused); is it running, and is the address right?")
     assert cli.main(["push", str(d), "oci://a/b", "oci://c/d"]) == 2
+
+
+# KSail's local-registry grammar (pkg/apis/cluster/v1alpha1/local_registry_test.go shapes).
+@pytest.mark.parametrize("text, host, repository, tag, user, password", [
+    ("localhost", "localhost:5000", "k8s", None, None, None),
+    ("127.0.0.1", "127.0.0.1:5000", "k8s", None, None, None),
+    ("localhost:5050", "localhost:5050", "k8s", None, None, None),
+    ("ghcr.io/myorg/myrepo", "ghcr.io", "myorg/myrepo", None, None, None),
+    ("ghcr.io:443/myorg", "ghcr.io:443", "myorg", None, None, None),
+    ("registry.example.com", "registry.example.com", "k8s", None, None, None),
+    ("ghcr.io/org/repo:mytag", "ghcr.io", "org/repo", "mytag", None, None),
+    ("registry.io:5000/lib/app:v1", "registry.io:5000", "lib/app", "v1", None, None),
+    ("admin:${PASS}@registry.io:5000/path", "registry.io:5000", "path", None, "admin", "${PASS}"),
+    ("admin@registry.io", "registry.io", "k8s", None, "admin", None),
+    ("${USER}:${PASS}@ghcr.io:443/org", "ghcr.io:443", "org", None, "${USER}", "${PASS}"),
+])
+def test_ksail_local_registry_grammar(text, host, repository, tag, user, password):
+    from kindreg.core.imageref import parse_registry_spec
+    spec = parse_registry_spec(text, "workload.registry")
+    assert (spec.host, spec.repository, spec.tag, spec.username, spec.password) == \
+        (host, repository, tag, user, password)
+
+
+@pytest.mark.parametrize("text", ["admin:secret-do-not-print@registry.io:5000/path",
+                                  "u:${P:-secret-do-not-print}@ghcr.io/org",
+                                  "user:p:a:ss-do-not-print@ghcr.io"])
+def test_a_literal_password_in_the_workload_registry_is_refused_unshown(text):
+    from kindreg.core.errors import ConfigError
+    from kindreg.core.sources import project_from_mapping
+    with pytest.raises(ConfigError) as err:
+        project_from_mapping({"workload": {"registry": text}}, "p", "t")
+    rendered = err.value.render()
+    assert "workload.registry" in rendered and "literal password" in rendered
+    assert "do-not-print" not in rendered and "secret" not in rendered
+
+
+def test_push_expands_placeholder_credentials_and_never_prints_them(tmp_path):
+    from kindreg.ops import push as push_op
+    target = resolve(None, None, "${REG_USER}:${REG_PASS}@ghcr.io/org/k8s", None, None)
+    assert "REG_PASS" not in target.reference and "ghcr.io/org/k8s:dev" == target.reference
+    assert push_op.credentials(target, {"REG_USER": "bot", "REG_PASS": "t0ken"}) == ("bot", "t0ken")
+    with pytest.raises(push_op.PushUsage) as err:
+        push_op.credentials(target, {"REG_USER": "bot"})
+    assert "uses ${REG_PASS}, which is not set" in str(err.value)

@@ -146,3 +146,45 @@ def test_a_malformed_mirror_string_is_quoted_with_its_password_masked():
     assert err.value.render() == (
         "test: 1 problem:\n  - kindreg:cluster.registries.mirrors[0]: \"bob:***@bad host\" is not "
         "a mirror of the form \"[user:pass@]host[=upstream]\"")
+
+
+# KSail's own parser tests (pkg/svc/provisioner/registry/mirror_specs_test.go), as cases here.
+@pytest.mark.parametrize("text, host, url, username, password", [
+    ("docker.io=https://registry-1.docker.io", "docker.io", "https://registry-1.docker.io", None, None),
+    ("user:pass@ghcr.io=https://ghcr.io", "ghcr.io", "https://ghcr.io", "user", "pass"),
+    ("user@ghcr.io=https://ghcr.io", "ghcr.io", "https://ghcr.io", "user", None),
+    ("${USER}:${TOKEN}@docker.io=https://registry-1.docker.io", "docker.io", "https://registry-1.docker.io",
+     "${USER}", "${TOKEN}"),
+    ("docker.io=https://user:pass@registry-1.docker.io", "docker.io", "https://user:pass@registry-1.docker.io",
+     None, None),
+    ("myuser:mypass@docker.io=https://user:pass@registry-1.docker.io", "docker.io",
+     "https://user:pass@registry-1.docker.io", "myuser", "mypass"),
+    ("${U:=robot}:${P:=x}@quay.io", "quay.io", "https://quay.io", "${U:=robot}", "${P:=x}"),
+    ("${U:-a:b}:${P}@quay.io", "quay.io", "https://quay.io", "${U:-a:b}", "${P}"),
+])
+def test_ksail_mirror_strings_split_as_ksail_splits_them(text, host, url, username, password):
+    parsed = parse_mirror_string(text)
+    assert (parsed["host"], parsed["url"], parsed.get("username"), parsed.get("password")) == \
+        (host, url, username, password)
+
+
+SECRET = "pw-do-not-print"
+
+
+@pytest.mark.parametrize("text, says", [
+    (f"robot:{SECRET}@quay.io", "is a literal password"),
+    ("robot:${TOKEN:-" + SECRET + "}@quay.io", "gives a literal default password"),
+    ("robot:${TOKEN:=" + SECRET + "}@quay.io", "gives a literal default password"),
+    (f"quay.io=https://robot:{SECRET}@quay.io", "carries credentials"),
+    (f"robot:${{T}}@quay.io=https://x:{SECRET}@quay.io", "carries credentials"),
+    ("robot@quay.io", "has a username but no password"),
+    (f"robot:{SECRET}@bad host", "is not a mirror of the form"),
+    (f"robot:{SECRET}:{SECRET}@quay.io", "is a literal password"),
+])
+def test_ksail_strings_with_passwords_are_refused_without_showing_them(text, says):
+    raw = {"registries": {"shared": {"enabled": False}, "mirrors": [text]}}
+    with pytest.raises(ConfigError) as err:
+        project_from_mapping(raw, "p", "test")
+    rendered = err.value.render()
+    assert says in rendered, rendered
+    assert SECRET not in rendered and SECRET[:6] not in rendered

@@ -3,6 +3,8 @@ import pytest
 
 from kindreg import cli
 from kindreg.ops import doctor
+from kindreg.core.render import network_labels
+from kindreg.core.vocabulary import Scope
 from kindreg.ops.doctor import HostFacts
 from tests.fake_engine import FakeEngine, container, network, node, registry
 from tests.helpers import PROJECT, plan_of
@@ -20,8 +22,10 @@ def running_dev(shared_cidr="10.125.200.0/24", worker_nets=None, extra=()):
     regs = [registry(r) for r in (*shared.mirrors, *dev.registries)]
     nodes = [node("dev-control-plane", "dev", {"lok8s": "10.125.125.129", "lok8s-registries": "10.125.200.129"}),
              node("dev-worker", "dev", worker_nets or {"lok8s": "10.125.125.130", "lok8s-registries": "10.125.200.130"})]
-    nets = [network("lok8s-registries", shared_cidr, containers={m.container: m.ip for m in shared.mirrors}),
-            network("lok8s", "10.125.125.0/24", containers={r.container: r.ip for r in dev.registries})]
+    nets = [network("lok8s-registries", shared_cidr, containers={m.container: m.ip for m in shared.mirrors},
+                    labels=network_labels(Scope.SHARED, "shared")),
+            network("lok8s", "10.125.125.0/24", containers={r.container: r.ip for r in dev.registries},
+                    labels=network_labels(Scope.PROJECT, "dev"))]
     return FakeEngine(regs + nodes + list(extra), nets)
 
 
@@ -133,3 +137,15 @@ def test_doctor_cli_exit_codes(monkeypatch, capsys):
     monkeypatch.setattr(cli, "ENGINE", lambda: running_dev(shared_cidr="10.9.9.0/24"))
     assert cli.main(["doctor", "--project-dir", str(PROJECT), "--stack", "dev"]) == 1
     assert "exists with subnet 10.9.9.0/24" in capsys.readouterr().out
+
+
+def test_a_name_another_stack_holds_on_the_engine_fails_naming_it():
+    shared, dev = plan_of("shared"), plan_of("dev")
+    taken = container(dev.build.container, {"kindreg.managed": "true", "kindreg.stack": "other"},
+                      {"lok8s": "10.125.125.101"})
+    stray = {"Name": dev.cache.volume, "Labels": {}}
+    engine = FakeEngine([taken], [], volumes=[stray])
+    passed, text = report(engine, ("dev",))
+    assert not passed
+    assert "FAIL  container lok8s-registry-build exists on the engine and belongs to stack other" in text
+    assert "FAIL  volume lok8s-registry-cache-data exists on the engine and belongs to something kindreg did not create" in text

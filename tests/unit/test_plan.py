@@ -12,7 +12,7 @@ from kindreg.core.plan import SharedExport, plan_shared
 from kindreg.core.sources import from_config_map, read_stack_config
 from kindreg.core.stacks import plan_loaded
 from kindreg.ops.project import load as load_stack
-from tests.helpers import PROJECT, plan_of
+from tests.helpers import PROJECT, PROJECT_FILE, plan_of
 
 
 def ips(regs):
@@ -57,9 +57,9 @@ def test_tls_moves_registries_to_443_and_https():
 
 def test_the_two_config_sources_give_the_same_plan():
     from_object = plan_loaded(load_stack(PROJECT, "dev"), PROJECT, read_text)
-    config = read_stack_config(PROJECT, "dev-file", read_text)
-    from_file = plan_loaded(from_config_map(config, "dev", "Pulumi.dev-file.yaml", PROJECT, read_text), PROJECT,
-                            read_text)
+    config = read_stack_config(PROJECT_FILE, "dev", read_text)
+    from_file = plan_loaded(from_config_map(config, "dev", "Pulumi.dev.yaml", PROJECT_FILE, read_text),
+                            PROJECT_FILE, read_text)
     assert document.plan_document(from_file) == document.plan_document(from_object)
 
 

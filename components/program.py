@@ -174,7 +174,7 @@ def build_project(plan: ProjectPlan, loaded: Loaded, host: Host) -> dict:
         "registries": [r.to_json() for r in plan.registries],
         "mirrors": [m.to_json() for m in plan.mirrors],
         "certsDir": certs_dir,
-        # Flux OCIRepository + Kustomization for what `python -m kindreg push --stack` pushes.
+        # Flux OCIRepository + Kustomization for what `kindreg push --stack` pushes.
         "flux": artifact.flux_manifests(plan, ca_pem if plan.build.tls else None, tag=plan_tag(loaded)),
     }
     if plan.nodes.enabled:

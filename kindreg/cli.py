@@ -1,4 +1,7 @@
-"""`python -m kindreg`: plan, check and operate kindreg's registries from the command line.
+"""kindreg: registries for kind clusters, from the command line.
+
+up, preview and down run the stacks through the Pulumi engine; status, doctor, cache and push
+talk to the Docker engine; validate, plan and diff read files only.
 
 Argument parsing and printing only: the work is in `kindreg.ops` (which uses the pure core
 and the adapters). Exit codes: 0 success, 1 a check failed or something outside kindreg is
@@ -21,11 +24,13 @@ from .adapters.mkcert import LocalCA, ca_in_bundle
 from .core import crossstack, document, plandiff
 from .core.describe import describe, summary
 from .core.document import PlanDocumentError
-from .core.errors import ConfigError
+from .core.errors import ConfigError, problem
 from .core.stacks import Plan
-from .ops import cache as cache_op, doctor as doctor_op, project, push as push_op, status as status_op
+from .adapters import pulumi as pulumi_engine
+from .ops import cache as cache_op, doctor as doctor_op, lifecycle, project, push as push_op, status as status_op
 
 EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
+PROJECT_DIR_ENV = "KINDREG_PROJECT_DIR"
 
 Command = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None], str]] = {}
@@ -34,6 +39,21 @@ COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None], st
 ENGINE: Callable[[], Engine] = DockerCli
 COPIER: Callable[[Optional[str]], skopeo.Copier] = skopeo.Skopeo
 PUSH: Callable = oras.push
+
+
+def pulumi_stacks(project_dir: Path) -> lifecycle.Stacks:
+    """The Pulumi engine for the stacks of `project_dir`: the CLI, its passphrase, the backend
+    Pulumi.yaml names (or PULUMI_BACKEND_URL)."""
+    env = dict(os.environ)
+    extra, note = pulumi_engine.passphrase(env)
+    if note:
+        print(note)
+    cli = pulumi_engine.command(env)
+    return pulumi_engine.Engine(project_dir, {**env, **extra}, cli=cli)
+
+
+STACKS: Callable[[Path], lifecycle.Stacks] = pulumi_stacks
+DEFAULT_STACK = "dev"
 
 
 def command(name: str, help_text: str, args: Callable[[argparse.ArgumentParser], None] = lambda p: None):
@@ -53,8 +73,9 @@ def local_ca() -> LocalCA:
 
 
 def _project_dir(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--project-dir", type=Path, default=Path("."),
-                   help="directory holding Pulumi.yaml and the stack files (default: .)")
+    p.add_argument("--project-dir", type=Path, default=Path(os.environ.get(PROJECT_DIR_ENV, ".")),
+                   help=f"directory holding Pulumi.yaml and the stack files (default: ${PROJECT_DIR_ENV}, "
+                        "which ./kindreg sets to its checkout, else .)")
 
 
 def _target_args(p: argparse.ArgumentParser) -> None:
@@ -78,6 +99,73 @@ def _load_for(args: argparse.Namespace, stack: Optional[str] = None):
 
 def _plan_for(args: argparse.Namespace, stack: Optional[str] = None) -> Plan:
     return project.plan_of(_load_for(args, stack), args.project_dir)
+
+
+def _stack_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--stack", default=DEFAULT_STACK,
+                   help=f"the stack, Pulumi.STACK.yaml (default: {DEFAULT_STACK})")
+    _project_dir(p)
+
+
+def _up_args(p: argparse.ArgumentParser) -> None:
+    _stack_args(p)
+    p.add_argument("--yes", "-y", action="store_true", help="apply without showing a preview and asking")
+
+
+def _preview_args(p: argparse.ArgumentParser) -> None:
+    _stack_args(p)
+    p.add_argument("--diff", action="store_true", help="show every property that changes")
+
+
+def _down_args(p: argparse.ArgumentParser) -> None:
+    _up_args(p)
+    p.add_argument("--shared", action="store_true",
+                   help="also destroy the shared mirrors stack (refused while other projects use it)")
+
+
+def _ask(question: str) -> bool:
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+def _confirm(args: argparse.Namespace) -> lifecycle.Confirm:
+    if args.yes:
+        return None
+    if not sys.stdin.isatty():
+        raise ConfigError(f"kindreg {args.command}", [problem(
+            "--yes", "is needed when input is not a terminal (nobody can answer the question); pass "
+            "--yes, or run it in a terminal to see the preview and answer")])
+    return _ask
+
+
+def _lifecycle(args: argparse.Namespace, run: Callable[[lifecycle.Stacks, lifecycle.Target], None]) -> int:
+    """Validate first (exit 2, nothing touched), then hand the stacks to the engine."""
+    target = lifecycle.target(args.project_dir, args.stack)
+    try:
+        run(STACKS(args.project_dir), target)
+    except pulumi_engine.PulumiUnavailable as err:
+        return fail(f"kindreg {args.command}: {err}")
+    except pulumi_engine.RunFailed as err:
+        return fail(f"kindreg {args.command}: the engine reported an error:\n{err}")
+    except (lifecycle.Refused, lifecycle.Cancelled) as err:
+        return fail(f"kindreg {args.command}: {err}")
+    return EXIT_OK
+
+
+@command("up", "create or update a project's registries and cluster, shared mirrors first", _up_args)
+def up(args: argparse.Namespace) -> int:
+    confirm = _confirm(args)
+    return _lifecycle(args, lambda stacks, t: lifecycle.up(stacks, t, confirm, print))
+
+
+@command("preview", "show what up would change, shared mirrors first", _preview_args)
+def preview(args: argparse.Namespace) -> int:
+    return _lifecycle(args, lambda stacks, t: lifecycle.preview(stacks, t, args.diff, print))
+
+
+@command("down", "destroy a project's registries and cluster (--shared: the shared mirrors too)", _down_args)
+def down(args: argparse.Namespace) -> int:
+    confirm = _confirm(args)
+    return _lifecycle(args, lambda stacks, t: lifecycle.down(stacks, t, args.shared, ENGINE, confirm, print))
 
 
 @command("validate", "check stack configuration; exit 2 listing every problem", _target_args)
@@ -105,6 +193,9 @@ def validate(args: argparse.Namespace) -> int:
 
 @command("plan", "print every network, registry, address and file the stack would have", _plan_args)
 def plan(args: argparse.Namespace) -> int:
+    if args.all and (args.stack or args.file):
+        return fail("plan: --all plans every stack of the directory and cannot be combined with --stack or "
+                    "--file; drop one of them", EXIT_CONFIG)
     if args.all:
         plans = {s: _plan_for(args, s) for s in project.names(args.project_dir)}
         if args.json:
@@ -146,7 +237,8 @@ def doctor(args: argparse.Namespace) -> int:
         loaded = project.load(args.project_dir, stack)
         plans.append((project.plan_of(loaded, args.project_dir), loaded.prefix))
     facts = doctor_op.HostFacts(which=shutil.which, ca_file=local_ca().file, trusted=ca_in_bundle,
-                                port_free=host_facts.port_free)
+                                port_free=host_facts.port_free,
+                                pulumi=lambda: pulumi_engine.installed(os.environ))
     passed, report = doctor_op.run(plans, ENGINE(), facts)
     print(report)
     return EXIT_OK if passed else EXIT_FAIL
@@ -174,7 +266,7 @@ def _json_file(path: Path) -> object:
         return json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ValueError(f"{path} is not a JSON plan document ({err}); make one with "
-                         "`python -m kindreg plan --all --json > FILE`") from None
+                         "`kindreg plan --all --json > FILE`") from None
     except OSError as err:
         raise ValueError(f"{path}: {err.strerror or err}") from None
 
@@ -235,7 +327,8 @@ def push(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kindreg", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="kindreg", description="\n".join(__doc__.split("\n")[:4]),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (_, add_args, help_text) in COMMANDS.items():
         add_args(sub.add_parser(name, help=help_text, description=help_text))

@@ -374,7 +374,7 @@ class NodesSpec(Strict):
 
 
 class WorkloadSpec(Strict):
-    """Where `python -m kindreg push` sends the manifests (default: the project's build registry)."""
+    """Where `kindreg push` sends the manifests (default: the project's build registry)."""
 
     path: str = "k8s"
     registry: Optional[str] = None  # e.g. "ghcr.io/org/manifests" or "oci://host:5000/repo:tag"

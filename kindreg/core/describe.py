@@ -11,12 +11,16 @@ def summary(plan: Plan) -> str:
     if isinstance(plan, SharedPlan):
         ips = _span([m.ip for m in plan.mirrors])
         return (f"stack {plan.stack}: ok: shared mirrors, network {plan.network.name} "
-                f"{plan.network.subnet}, {len(plan.mirrors)} mirrors {ips}, {tls}")
+                f"{plan.network.subnet}, {_mirrors(plan)} {ips}, {tls}")
     via = (f"via shared stack {plan.shared.stack} {_span([m.ip for m in plan.mirrors])}"
            if plan.shared else f"of its own {_span([m.ip for m in plan.mirrors])}")
     return (f"stack {plan.stack}: ok: project {plan.project}, network {plan.network.name} "
             f"{plan.network.subnet}, build {plan.build.ip}, cache {plan.cache.ip}, "
-            f"{len(plan.mirrors)} mirrors {via}, {tls}")
+            f"{_mirrors(plan)} {via}, {tls}")
+
+
+def _mirrors(plan: Plan) -> str:
+    return f"{len(plan.mirrors)} mirror{'' if len(plan.mirrors) == 1 else 's'}"
 
 
 def _span(ips: list[str]) -> str:
@@ -48,4 +52,21 @@ def describe(plan: Plan) -> str:
         lines += ["", f"kind nodes: {nodes}", f"containerd certs.d tree: {plan.certs_dir}"]
     if plan.tls:
         lines.append(f"certificate SANs: {', '.join(plan.san)}")
+    return "\n".join(lines)
+
+
+def where(plan: Plan) -> str:
+    """After `up`: where the registries, the nodes and the files are, and how to reach them."""
+    lines = [summary(plan).replace(": ok:", " is up:", 1)]
+    if isinstance(plan, SharedPlan):
+        lines += [f"  mirror {m.host:<16} {m.url}  (container {m.container})" for m in plan.mirrors]
+        return "\n".join(lines)
+    for r in plan.registries:
+        lines.append(f"  {r.role.value:<6} {r.host:<16} {r.url}  (container {r.container})")
+    if plan.host_port:
+        lines.append(f"  push from this host: localhost:{plan.host_port}/<image>")
+    if plan.nodes.enabled:
+        lines.append(f"  kind cluster {plan.nodes.cluster}: kubectl --context kind-{plan.nodes.cluster} "
+                     f"(nodes {', '.join(plan.nodes.names)})")
+    lines.append(f"  containerd hosts.toml files: {plan.certs_dir}")
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""The plan as one JSON document (`python -m kindreg plan --json`), stable for diffs.
+"""The plan as one JSON document (`kindreg plan --json`), stable for diffs.
 
 Format `kindreg/plan/v1`, documented in `docs/plan-format.md`. Keys keep their order; lists
 keep plan order (networks, then registries build/cache/mirrors), so two commits' plans diff
@@ -99,14 +99,14 @@ def read_plans(doc: object, where: str) -> dict[str, dict]:
     """{stack: plan document} from a single-stack or an all-stacks document, validated."""
     if not isinstance(doc, dict) or doc.get("format") not in (PLAN_FORMAT, ALL_FORMAT):
         raise PlanDocumentError(f"{where} is not a kindreg plan (format {PLAN_FORMAT} or {ALL_FORMAT}); "
-                                "make it with `python -m kindreg plan --all --json`")
+                                "make it with `kindreg plan --all --json`")
     try:
         parsed = _ANY_DOCUMENT.validate_python(doc)
     except ValidationError as err:
         first = err.errors(include_url=False)[0]
         path = ".".join(str(p) for p in first["loc"] if not str(p).startswith(("function-", "tagged-")))
         raise PlanDocumentError(f"{where} is not a valid kindreg plan: {path or '(top)'}: {first['msg']}; "
-                                "make it again with `python -m kindreg plan --all --json`") from None
+                                "make it again with `kindreg plan --all --json`") from None
     if isinstance(parsed, AllPlansDocument):
         return {stack: p.to_json() for stack, p in parsed.stacks.items()}
     return {parsed.stack: parsed.to_json()}

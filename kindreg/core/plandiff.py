@@ -1,4 +1,4 @@
-"""`python -m kindreg diff OLD.json NEW.json`: what a change does to each stack, without Docker or state.
+"""`kindreg diff OLD.json NEW.json`: what a change does to each stack, without Docker or state.
 
 Reads two plan documents (`plan --json` of one stack, or `plan --all --json` of every stack)
 and prints, per stack, networks and registries added, removed and changed (IP, URL, TLS,

@@ -1,4 +1,4 @@
-"""`python -m kindreg cache`: copy images the nodes must not fetch themselves into the cache registry.
+"""`kindreg cache`: copy images the nodes must not fetch themselves into the cache registry.
 
 The cache registry (.102) holds images that need credentials the cluster does not have. The
 copy runs on the host with the host's registry credentials (skopeo reads the Docker config

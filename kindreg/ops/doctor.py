@@ -1,4 +1,4 @@
-"""`python -m kindreg doctor`: is this machine ready for a stack, and is what runs as planned?
+"""`kindreg doctor`: is this machine ready for a stack, and is what runs as planned?
 
 Each check is a line, `ok` or `FAIL` with the fix. The engine and the host facts (tools,
 mkcert's CA, the trust store, free ports) are passed in, so tests use fakes.
@@ -36,6 +36,7 @@ class HostFacts:
     ca_file: Callable[[], Optional[str]]  # mkcert's rootCA.pem, if the CA exists
     trusted: Callable[[str], Optional[bool]]  # is this CA in the host's trust store (None: unknown)
     port_free: Callable[[int], bool]
+    pulumi: Callable[[], Optional[str]] = lambda: None  # the Pulumi CLI kindreg up would run, if any
 
 
 def run(plans: list[tuple[Plan, str]], engine: Engine, host: HostFacts) -> tuple[bool, str]:
@@ -43,7 +44,9 @@ def run(plans: list[tuple[Plan, str]], engine: Engine, host: HostFacts) -> tuple
     lines: list[str] = []
     engine_ok, first = _engine(engine)
     checks_all: list[Check] = [first]
-    lines += ["kindreg doctor", first.render()]
+    tools = _tools(plans, host)
+    checks_all += tools
+    lines += ["kindreg doctor", first.render(), *(c.render() for c in tools)]
     containers = engine.containers() if engine_ok else []
     networks = engine.networks() if engine_ok else []
     volumes = engine.volumes() if engine_ok else []
@@ -55,9 +58,13 @@ def run(plans: list[tuple[Plan, str]], engine: Engine, host: HostFacts) -> tuple
             checks += _addresses(plan, prefix, networks)
             checks += _nodes(plan, containers)
             checks += _host_port(plan, prefix, containers, host)
-        lines.append(f"stack {plan.stack} ({plan.role}):")
-        lines += [c.render() for c in checks]
+        if checks:
+            lines.append(f"stack {plan.stack} ({plan.role}):")
+            lines += [c.render() for c in checks]
         checks_all += checks
+    if not engine_ok and plans:
+        lines.append(f"not checked against the engine (it is unreachable): stacks "
+                     f"{', '.join(p.stack for p, _ in plans)}")
     passed = all(c.ok for c in checks_all)
     failed = sum(not c.ok for c in checks_all)
     lines.append("all checks passed" if passed else f"{failed} check(s) failed")
@@ -74,6 +81,24 @@ def _engine(engine: Engine) -> tuple[bool, Check]:
 
 def _at(prefix: str, path: str) -> str:
     return f"{prefix}.{path}" if prefix else path
+
+
+# ---------------------------------------------------------------- tools
+
+def _tools(plans: list[tuple[Plan, str]], host: HostFacts) -> list[Check]:
+    """The programs `kindreg up` runs: the Pulumi CLI, and kind where a stack creates nodes."""
+    cli = host.pulumi()
+    out = [Check(True, f"Pulumi CLI: {cli}") if cli else Check(
+        False, "the Pulumi CLI is not on PATH (kindreg up, preview and down run it)",
+        "install it (https://www.pulumi.com/docs/install/), or let `./kindreg up` install the pinned "
+        "version into ~/.cache/kindreg where this machine can download it")]
+    if any(isinstance(p, ProjectPlan) and p.nodes.enabled for p, _ in plans):
+        found = host.which("kind")
+        out.append(Check(True, f"kind: {found}") if found else Check(
+            False, "kind is not on PATH (stacks with nodes create their cluster with it)",
+            "install kind (https://kind.sigs.k8s.io/docs/user/quick-start/#installation), or set "
+            "nodes.enabled: false to manage registries only"))
+    return out
 
 
 # ---------------------------------------------------------------- TLS

@@ -18,8 +18,11 @@ NETWORK_ENV = "KINDREG_NETWORK"
 NOT_A_NODE = "(not a kind node)"
 
 
-def refusal(engine: Engine, network: str) -> Optional[str]:
-    """Why the shared registries must not be destroyed now, or None when they may be."""
+def refusal(engine: Engine, network: str, leaving: frozenset[str] = frozenset()) -> Optional[str]:
+    """Why the shared registries must not be destroyed now, or None when they may be.
+
+    `leaving`: kind clusters that are being destroyed in the same run (`kindreg down --shared`),
+    whose nodes do not count as users."""
     head = f"kindreg: not destroying the shared registries: network {network}"
     try:
         attached = engine.network_containers(network)
@@ -33,12 +36,14 @@ def refusal(engine: Engine, network: str) -> Optional[str]:
         if label(container, Label.MANAGED) == MANAGED_VALUE:
             continue
         project = label(container, KIND_CLUSTER_LABEL) or NOT_A_NODE
+        if project in leaving:
+            continue
         users.setdefault(project, []).append(container.get("Name", "").lstrip("/"))
     if not users:
         return None
     lines = [f"{head} is still used by"]
     lines += [f"  project {p}: {', '.join(sorted(names))}" for p, names in sorted(users.items())]
-    lines += ["Destroy those projects first (pulumi destroy -s <project>), or disconnect their nodes:",
+    lines += ["Destroy those projects first (kindreg down --stack <project>), or disconnect their nodes:",
               f"  docker network disconnect {network} <node>"]
     return "\n".join(lines)
 

@@ -1,4 +1,4 @@
-"""`python -m kindreg push`: a manifests directory, packaged as a Flux OCI artifact, pushed.
+"""`kindreg push`: a manifests directory, packaged as a Flux OCI artifact, pushed.
 
 `prepare` decides everything (which directory, which registry and tag, TLS, which CA) from the
 arguments and the stack; `run` packages and pushes. Usage errors are `PushUsage` (exit 2).

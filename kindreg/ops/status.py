@@ -1,4 +1,4 @@
-"""`python -m kindreg status`: what is running, read from the engine (labels), not from state."""
+"""`kindreg status`: what is running, read from the engine (labels), not from state."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field

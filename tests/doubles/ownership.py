@@ -44,10 +44,20 @@ def sweep(client) -> None:
     """Remove this run's containers, then networks, then volumes (and dead runs' leftovers)."""
     for c in client.containers.list(all=True, filters={"label": Label.TEST_RUN.value}):
         if ours(c.labels):
-            c.remove(force=True)
+            _gone_is_fine(c.remove, force=True)
     for n in client.networks.list(filters={"label": Label.TEST_RUN.value}):
         if ours(n.attrs.get("Labels")):
-            n.remove()
+            _gone_is_fine(n.remove)
     for v in client.volumes.list(filters={"label": Label.TEST_RUN.value}):
         if ours(v.attrs.get("Labels")):
-            v.remove(force=True)
+            _gone_is_fine(v.remove, force=True)
+
+
+def _gone_is_fine(remove, **kw) -> None:
+    """An object removed between the listing and the removal (a destroy still finishing) is gone
+    already, which is what the sweep wants."""
+    import docker.errors
+    try:
+        remove(**kw)
+    except docker.errors.NotFound:
+        pass

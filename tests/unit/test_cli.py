@@ -1,4 +1,4 @@
-"""`python -m kindreg validate | plan` as a user runs them: real processes, exit codes, output."""
+"""`kindreg validate | plan` as a user runs them: real processes, exit codes, output."""
 import json
 import subprocess
 import sys
@@ -64,3 +64,28 @@ def test_plan_of_a_missing_stack_names_the_file():
     out = kindreg("plan", "--stack", "nope")
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == ["Pulumi.nope.yaml: 1 problem:", "  - the file does not exist"]
+
+
+def test_bin_kindreg_runs_from_anywhere_with_the_checkout_as_project(tmp_path):
+    """The wrapper the README shows: the checkout's stacks, whatever the working directory."""
+    out = subprocess.run([str(ROOT / "bin" / "kindreg"), "validate"], cwd=tmp_path, capture_output=True,
+                         text=True, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    assert "stack dev: ok: project dev" in out.stdout
+
+
+def test_help_says_which_commands_use_which_engine():
+    out = kindreg("--help")
+    assert out.returncode == 0
+    assert "usage: kindreg" in out.stdout
+    assert "up, preview and down run the stacks through the Pulumi engine" in out.stdout
+    assert "without Docker" not in out.stdout
+
+
+def test_the_example_manifests_are_what_push_sends_by_default():
+    from kindreg.adapters.mkcert import LocalCA
+    from kindreg.ops import push
+    job = push.prepare([], "dev", None, False, ROOT, LocalCA({}))
+    assert job.directory == ROOT / "k8s"
+    assert [p.name for p in push.files.manifest_files(job.directory)] == ["hello.yaml"]
+    assert job.target.reference == "10.125.125.101/k8s:dev"

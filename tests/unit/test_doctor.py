@@ -10,7 +10,7 @@ from tests.fake_engine import FakeEngine, container, network, node, registry
 from tests.helpers import PROJECT, plan_of
 
 GOOD_HOST = HostFacts(which=lambda t: f"/usr/bin/{t}", ca_file=lambda: "/ca/rootCA.pem",
-                      trusted=lambda ca: True, port_free=lambda p: True)
+                      trusted=lambda ca: True, port_free=lambda p: True, pulumi=lambda: "/usr/bin/pulumi")
 
 
 def facts(**kw) -> HostFacts:
@@ -40,6 +40,8 @@ def test_a_healthy_machine_passes_every_check():
     assert text == """\
 kindreg doctor
   ok    Docker engine reachable (engine 20.10.24)
+  ok    Pulumi CLI: /usr/bin/pulumi
+  ok    kind: /usr/bin/kind
 stack shared (shared):
   ok    network lok8s-registries: 10.125.200.0/24 as planned
   ok    registry addresses free or held by their own registries (4 checked)
@@ -131,8 +133,30 @@ def test_unreachable_engine_fails_and_the_host_checks_still_run():
     assert "network" not in text  # nothing engine-side was claimed
 
 
+def test_unreachable_engine_prints_no_empty_stack_headers():
+    passed, text = report(FakeEngine(reachable=False), ("shared", "dev"))
+    assert not passed
+    assert "stack shared (shared):" not in text and "stack dev (project):" not in text
+    assert "not checked against the engine (it is unreachable): stacks shared, dev" in text
+
+
+def test_missing_pulumi_and_kind_fail_with_the_fix():
+    passed, text = report(running_dev(), ("dev",), facts(which=lambda t: None, pulumi=lambda: None))
+    assert not passed
+    assert "FAIL  the Pulumi CLI is not on PATH (kindreg up, preview and down run it)" in text
+    assert "FAIL  kind is not on PATH (stacks with nodes create their cluster with it)" in text
+    assert text.endswith("2 check(s) failed")
+
+
+def test_kind_is_not_needed_by_a_stack_without_nodes():
+    passed, text = report(FakeEngine([], []), ("shared",), facts(which=lambda t: None))
+    assert "kind:" not in text and "kind is not on PATH" not in text
+
+
 def test_doctor_cli_exit_codes(monkeypatch, capsys):
     monkeypatch.setattr(cli, "ENGINE", running_dev)
+    monkeypatch.setattr(cli.shutil, "which", lambda tool: f"/usr/bin/{tool}")
+    monkeypatch.setattr(cli.pulumi_engine, "installed", lambda env: "/usr/bin/pulumi")
     assert cli.main(["doctor", "--project-dir", str(PROJECT), "--stack", "dev"]) == 0
     monkeypatch.setattr(cli, "ENGINE", lambda: running_dev(shared_cidr="10.9.9.0/24"))
     assert cli.main(["doctor", "--project-dir", str(PROJECT), "--stack", "dev"]) == 1

@@ -226,9 +226,19 @@ def test_guard_refuses_while_project_nodes_are_attached():
         "  project (not a kind node): stray",
         "  project dev: dev-control-plane, dev-worker",
         "  project qa: qa-control-plane",
-        "Destroy those projects first (pulumi destroy -s <project>), or disconnect their nodes:",
+        "Destroy those projects first (kindreg down --stack <project>), or disconnect their nodes:",
         "  docker network disconnect lok8s-registries <node>",
     ]
+
+
+def test_guard_ignores_the_project_going_down_with_the_shared_stack():
+    """`kindreg down --shared` destroys the project first: its own nodes do not block."""
+    engine = FakeEngine(network_members={"lok8s-registries": attached(
+        "lok8s-registry-io-docker", "dev-worker", "dev-control-plane")})
+    assert guard.refusal(engine, "lok8s-registries", frozenset({"dev"})) is None
+    engine = FakeEngine(network_members={"lok8s-registries": attached("dev-worker", "qa-control-plane")})
+    assert guard.refusal(engine, "lok8s-registries", frozenset({"dev"})).splitlines()[1] == \
+        "  project qa: qa-control-plane"
 
 
 @pytest.mark.parametrize("members", [

@@ -1,0 +1,55 @@
+"""The Pulumi adapter: the passphrase file, finding or installing the CLI, the engine's errors."""
+import stat
+
+import pytest
+
+from kindreg.adapters import pulumi as adapter
+
+
+def test_a_passphrase_is_created_once_mode_0600_and_reused(tmp_path):
+    env = {"HOME": str(tmp_path)}
+    extra, note = adapter.passphrase(env)
+    path = tmp_path / ".config" / "kindreg" / "passphrase"
+    assert extra == {"PULUMI_CONFIG_PASSPHRASE_FILE": str(path)}
+    assert str(path) in note and "0600" in note
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    secret = path.read_text()
+    assert len(secret.strip()) >= 40
+    assert secret not in note
+    assert adapter.passphrase(env) == (extra, None)  # the same file, no new note
+    assert path.read_text() == secret
+
+
+@pytest.mark.parametrize("env", [{"PULUMI_CONFIG_PASSPHRASE": ""}, {"PULUMI_CONFIG_PASSPHRASE_FILE": "/x"}])
+def test_the_users_passphrase_wins(tmp_path, env):
+    assert adapter.passphrase({"HOME": str(tmp_path), **env}) == ({}, None)
+    assert not (tmp_path / ".config").exists()
+
+
+def test_xdg_config_home_is_honoured(tmp_path):
+    extra, _ = adapter.passphrase({"HOME": "/nonexistent", "XDG_CONFIG_HOME": str(tmp_path)})
+    assert extra["PULUMI_CONFIG_PASSPHRASE_FILE"] == str(tmp_path / "kindreg" / "passphrase")
+
+
+def test_the_cli_on_path_is_used_as_is(tmp_path):
+    assert adapter.installed({"HOME": str(tmp_path)}, which=lambda t: "/opt/bin/pulumi") == "/opt/bin/pulumi"
+    assert adapter.installed({"HOME": str(tmp_path)}, which=lambda t: None) is None
+
+
+def test_a_cli_that_cannot_be_installed_says_what_to_do(tmp_path, monkeypatch):
+    from pulumi import automation as auto
+
+    def refuse(**kw):
+        raise OSError("Temporary failure in name resolution")
+    monkeypatch.setattr(auto.PulumiCommand, "install", staticmethod(refuse))
+    with pytest.raises(adapter.PulumiUnavailable) as err:
+        adapter.command({"HOME": str(tmp_path)}, which=lambda t: None)
+    text = str(err.value)
+    assert "not on PATH and could not be installed (Temporary failure in name resolution)" in text
+    assert f"install Pulumi v{adapter.sdk_version()}" in text
+
+
+def test_the_engine_error_is_the_engines_own_lines():
+    wrapped = ("\n code: 255\n stdout: Updating...\n\n stderr: warning: using pulumi-language-python from $PATH\n"
+               "error: update failed\nerror: docker: Pool overlaps\n")
+    assert adapter._engine_error(Exception(wrapped)) == "error: update failed\nerror: docker: Pool overlaps"

@@ -46,8 +46,9 @@ def pulumi_stacks(project_dir: Path) -> lifecycle.Stacks:
     Pulumi.yaml names (or PULUMI_BACKEND_URL)."""
     env = dict(os.environ)
     extra, note = pulumi_engine.passphrase(env)
-    if note:
-        print(note)
+    for message in (note, pulumi_engine.ensure_backend(project_dir, env)):
+        if message:
+            print(message)
     cli = pulumi_engine.command(env)
     return pulumi_engine.Engine(project_dir, {**env, **extra}, cli=cli)
 

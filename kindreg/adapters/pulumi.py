@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Callable, Mapping, Optional
 
 PASSPHRASE_ENV, PASSPHRASE_FILE_ENV = "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE"
+BACKEND_ENV = "PULUMI_BACKEND_URL"
+FILE_SCHEME = "file://"
 
 
 class PulumiUnavailable(Exception):
@@ -54,6 +56,42 @@ def passphrase(env: Mapping[str, str]) -> tuple[dict[str, str], Optional[str]]:
     return {PASSPHRASE_FILE_ENV: str(path)}, (
         f"created a passphrase for this machine's stacks in {path} (mode 0600); it decrypts their "
         "secrets: keep it, or set PULUMI_CONFIG_PASSPHRASE_FILE to your own")
+
+
+def backend_url(project_dir: Path, env: Mapping[str, str]) -> Optional[str]:
+    """The backend the CLI will use for this project: PULUMI_BACKEND_URL, else Pulumi.yaml's
+    `backend.url` (the CLI's own order), else None (the user's `pulumi login`)."""
+    if env.get(BACKEND_ENV):
+        return env[BACKEND_ENV]
+    import yaml
+    try:
+        doc = yaml.safe_load((project_dir / "Pulumi.yaml").read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return None  # the CLI reports a missing or broken Pulumi.yaml itself
+    url = (doc.get("backend") or {}).get("url") if isinstance(doc, dict) else None
+    return url if isinstance(url, str) else None
+
+
+def file_backend_dir(url: Optional[str]) -> Optional[Path]:
+    """The directory of a file backend, `~` resolved as the CLI resolves it: the account's home
+    from the user database (Go's os/user), which is not always $HOME."""
+    if not url or not url.startswith(FILE_SCHEME):
+        return None
+    path = url[len(FILE_SCHEME):]
+    if path == "~" or path.startswith("~/"):
+        import pwd
+        path = pwd.getpwuid(os.getuid()).pw_dir + path[1:]
+    return Path(path)
+
+
+def ensure_backend(project_dir: Path, env: Mapping[str, str]) -> Optional[str]:
+    """Create a file backend's directory (the CLI refuses one that does not exist); a note for
+    the user when it was created, else None."""
+    directory = file_backend_dir(backend_url(project_dir, env))
+    if directory is None or directory.is_dir():
+        return None
+    directory.mkdir(parents=True, mode=0o700)
+    return f"created {directory} for the stacks' state (the file backend Pulumi.yaml names; no Pulumi account needed)"
 
 
 def installed(env: Mapping[str, str], which: Callable[[str], Optional[str]] = shutil.which) -> Optional[str]:

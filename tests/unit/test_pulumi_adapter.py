@@ -53,3 +53,28 @@ def test_the_engine_error_is_the_engines_own_lines():
     wrapped = ("\n code: 255\n stdout: Updating...\n\n stderr: warning: using pulumi-language-python from $PATH\n"
                "error: update failed\nerror: docker: Pool overlaps\n")
     assert adapter._engine_error(Exception(wrapped)) == "error: update failed\nerror: docker: Pool overlaps"
+
+
+def test_the_backend_is_the_env_then_pulumi_yaml(tmp_path):
+    (tmp_path / "Pulumi.yaml").write_text("name: x\nruntime: python\nbackend:\n  url: file://~/.pulumi-kindreg\n")
+    assert adapter.backend_url(tmp_path, {}) == "file://~/.pulumi-kindreg"
+    assert adapter.backend_url(tmp_path, {"PULUMI_BACKEND_URL": "s3://b"}) == "s3://b"
+    (tmp_path / "Pulumi.yaml").write_text("name: x\nruntime: python\n")
+    assert adapter.backend_url(tmp_path, {}) is None
+
+
+def test_tilde_is_the_accounts_home_as_the_cli_resolves_it():
+    import os
+    import pwd
+    home = pwd.getpwuid(os.getuid()).pw_dir
+    assert adapter.file_backend_dir("file://~/.pulumi-kindreg") == adapter.Path(home) / ".pulumi-kindreg"
+    assert adapter.file_backend_dir("file:///srv/state") == adapter.Path("/srv/state")
+    assert adapter.file_backend_dir("https://api.pulumi.com") is None
+
+
+def test_a_missing_file_backend_directory_is_created_once(tmp_path):
+    state = tmp_path / "a" / "state"
+    env = {"PULUMI_BACKEND_URL": f"file://{state}"}
+    assert str(state) in adapter.ensure_backend(tmp_path, env)
+    assert state.is_dir()
+    assert adapter.ensure_backend(tmp_path, env) is None

@@ -9,7 +9,7 @@ import pulumi
 from kindreg.core.plan import ProjectPlan
 
 from . import common
-from .registry import Registry, RegistryArgs, TlsFiles
+from .registry import TlsFiles, registries
 
 
 @dataclass
@@ -27,12 +27,7 @@ class ProjectRegistries(pulumi.ComponentResource):
         plan = args.plan
         self.network = common.network(f"{name}-network", plan.network, plan.stack, self)
         image = common.registry_image(f"{name}-image", plan.build.image, self)
-        self.registries = [
-            Registry(f"{name}-{r.name}", RegistryArgs(
-                plan=r, image=image.image_id, network=self.network.name,
-                delete_volume=plan.delete_volumes, credentials=args.credentials.get(r.name),
-                tls=args.tls), pulumi.ResourceOptions(parent=self))
-            for r in plan.registries
-        ]
+        self.registries = registries(name, plan.registries, image.image_id, self.network.name,
+                                     plan.delete_volumes, args.credentials, args.tls, self)
         self.register_outputs({"network": self.network.name,
                                "registries": [r.container.name for r in self.registries]})

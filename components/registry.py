@@ -102,3 +102,12 @@ def _ports(plan: RegistryPlan) -> Optional[list[docker.ContainerPortArgs]]:
     if plan.host_port is None:
         return None
     return [docker.ContainerPortArgs(internal=plan.port, external=plan.host_port, ip="127.0.0.1")]
+
+
+def registries(name: str, plans, image: pulumi.Input[str], network: pulumi.Input[str], delete_volume: bool,
+               credentials: dict, tls: Optional["TlsFiles"], parent: pulumi.Resource) -> list["Registry"]:
+    """One Registry per planned registry of a stack, children of `parent`, named `<name>-<registry>`."""
+    return [Registry(f"{name}-{r.name}", RegistryArgs(
+        plan=r, image=image, network=network, delete_volume=delete_volume,
+        credentials=credentials.get(r.name), tls=tls), pulumi.ResourceOptions(parent=parent))
+        for r in plans]

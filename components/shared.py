@@ -11,7 +11,7 @@ from kindreg.core import scripts
 from kindreg.core.plan import SharedPlan
 
 from . import common
-from .registry import Registry, RegistryArgs, TlsFiles
+from .registry import Registry, TlsFiles, registries
 
 
 @dataclass
@@ -32,13 +32,8 @@ class SharedRegistries(pulumi.ComponentResource):
         self.mirrors: list[Registry] = []
         if plan.mirrors:
             image = common.registry_image(f"{name}-image", plan.image, self)
-            self.mirrors = [
-                Registry(f"{name}-{m.name}", RegistryArgs(
-                    plan=m, image=image.image_id, network=self.network.name,
-                    delete_volume=plan.delete_volumes, credentials=args.credentials.get(m.name),
-                    tls=args.tls), pulumi.ResourceOptions(parent=self))
-                for m in plan.mirrors
-            ]
+            self.mirrors = registries(name, plan.mirrors, image.image_id, self.network.name,
+                                      plan.delete_volumes, args.credentials, args.tls, self)
         # Every shared resource is a dependency of the guard, so on destroy its delete runs
         # first and stops everything while a project's nodes are still attached.
         self.guard = local.Command(

@@ -314,10 +314,11 @@ def push(args: argparse.Namespace) -> int:
     try:
         job = push_op.prepare(args.where, args.stack, args.registry or os.environ.get("KINDREG_REGISTRY"),
                               args.plain_http, args.project_dir, local_ca())
-        manifest = push_op.run(job, PUSH)
+        manifest = push_op.run(job, PUSH, secret_config=lambda stack, key: STACKS(args.project_dir).config_object(
+            stack, key))
     except push_op.PushUsage as err:
         return fail(f"push: {err}", EXIT_CONFIG)
-    except oras.PushError as err:
+    except (oras.PushError, pulumi_engine.PulumiUnavailable, pulumi_engine.RunFailed) as err:
         return fail(f"push: {err}")
     files = len(push_op.files.manifest_files(job.directory))
     print(f"pushed {job.directory} ({files} files) to {job.target.reference} (registry from {job.target.from_where})")

@@ -153,6 +153,17 @@ class Engine:
     def destroy(self, name: str) -> None:
         self._run(name, "destroy")
 
+    def config_object(self, name: str, key: str) -> Optional[object]:
+        """A config value of the stack, secrets decrypted (for the caller's use, never printed)."""
+        import json
+        value = self.stack(name).get_all_config().get(key)
+        if value is None:
+            return None
+        try:
+            return json.loads(value.value)
+        except ValueError:
+            return value.value
+
     def outputs(self, name: str) -> dict:
         return {k: v.value for k, v in self.stack(name).outputs().items()}
 

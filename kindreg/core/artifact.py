@@ -45,13 +45,14 @@ class Target:
 
 
 EXPLICIT = "the oci:// reference"
+FLAG_OR_ENV = "--registry / KINDREG_REGISTRY"
+CONFIGURED = "workload.registry"
 
 
 def resolve(explicit: Optional[str], flag_or_env: Optional[str], configured: Optional[str],
             configured_tag: Optional[str], build_registry: Optional[str]) -> Target:
     """The push target from the first source that names a registry (see the module doc)."""
-    for value, where in ((explicit, EXPLICIT), (flag_or_env, "--registry / KINDREG_REGISTRY"),
-                         (configured, "workload.registry")):
+    for value, where in ((explicit, EXPLICIT), (flag_or_env, FLAG_OR_ENV), (configured, CONFIGURED)):
         if value:
             spec = parse_registry_spec(value, where)
             tag = (spec.tag if where == EXPLICIT else None) or configured_tag or spec.tag or DEFAULT_TAG

@@ -23,7 +23,9 @@ KEY_CLUSTER = f"{NS}:cluster"
 KEY_CLUSTER_FILE = f"{NS}:clusterFile"
 KEY_SHARED = f"{NS}:shared"
 KEY_CREDENTIALS = f"{NS}:mirrorCredentials"
-KNOWN_KEYS = (KEY_CLUSTER, KEY_CLUSTER_FILE, KEY_SHARED, KEY_CREDENTIALS)
+KEY_WORKLOAD_CREDENTIALS = f"{NS}:workloadCredentials"  # {username, password} for workload.registry
+KNOWN_KEYS = (KEY_CLUSTER, KEY_CLUSTER_FILE, KEY_SHARED, KEY_CREDENTIALS, KEY_WORKLOAD_CREDENTIALS)
+SECRET_FIELD = "password"
 
 ReadText = Callable[[Path], str]
 
@@ -203,11 +205,31 @@ def _unknown(d: dict, allowed: tuple, at: str) -> list:
     return out
 
 
+def plaintext_passwords(config: dict) -> list[Problem]:
+    """A password under a credentials key that is not a Pulumi secret (`{secure: ...}`) sits in
+    plain text in the stack file: refused, naming where, never what."""
+    out = []
+    for key in (KEY_CREDENTIALS, KEY_WORKLOAD_CREDENTIALS):
+        for path, value in _leaves(config.get(key), key):
+            if path.rsplit(".", 1)[-1] == SECRET_FIELD and not (isinstance(value, dict) and "secure" in value):
+                out.append(problem(path, "is in plain text in the stack file; remove it and set it as a "
+                                         f"secret: `pulumi config set --secret --path '{path}' ...`"))
+    return out
+
+
+def _leaves(node: object, path: str):
+    if isinstance(node, dict) and "secure" not in node:
+        for k, v in node.items():
+            yield from _leaves(v, f"{path}.{k}")
+    else:
+        yield path, node
+
+
 def from_config_map(config: dict, stack: str, source: str, project_dir: Path,
                     read: ReadText) -> Loaded:
     """Load a stack from its config map (the `config:` of Pulumi.<stack>.yaml)."""
     ours = {k: v for k, v in config.items() if str(k).startswith(f"{NS}:")}
-    problems = _unknown(ours, KNOWN_KEYS, "")
+    problems = _unknown(ours, KNOWN_KEYS, "") + plaintext_passwords(ours)
     roles = [k for k in (KEY_CLUSTER, KEY_CLUSTER_FILE, KEY_SHARED) if k in ours]
     if len(roles) > 1:
         problems.append(problem(roles[1], f"conflicts with {roles[0]}; a stack is either the "

@@ -27,3 +27,8 @@ def plan_of(loaded: Loaded, project_dir: Path) -> Plan:
 
 def plan(project_dir: Path, stack: str) -> Plan:
     return plan_of(load(project_dir, stack), project_dir)
+
+
+def has_workload_credentials(project_dir: Path, stack: str) -> bool:
+    config = sources.read_stack_config(project_dir, stack, files.project_reader(project_dir))
+    return sources.KEY_WORKLOAD_CREDENTIALS in config

@@ -15,6 +15,7 @@ from kindreg.adapters.mkcert import LocalCA
 from kindreg.core import artifact
 from kindreg.core.credentials import expand
 from kindreg.core.plan import ProjectPlan
+from kindreg.core.sources import KEY_WORKLOAD_CREDENTIALS
 from kindreg.core.vocabulary import BUILD_HOSTNAME, Scope
 
 from . import project
@@ -31,6 +32,7 @@ class PushJob:
     tls: bool
     ca_file: Optional[str]
     own: bool  # the target is the stack's own build registry
+    secret_stack: Optional[str] = None  # the stack whose Pulumi secret config holds the target's credentials
 
     @property
     def flux_source(self) -> str:
@@ -52,7 +54,19 @@ def prepare(where: Sequence[str], stack: Optional[str], registry: Optional[str],
     target = _target(ref, registry, workload, build)
     own = plan is not None and target.registry == build
     tls = plan.build.tls if own else not plain_http
-    return PushJob(directory, target, tls, ca.file() if own and tls else None, own)
+    return PushJob(directory, target, tls, ca.file() if own and tls else None, own,
+                   _secret_stack(stack, project_dir, target))
+
+
+def _secret_stack(stack: Optional[str], project_dir: Path, target: artifact.Target) -> Optional[str]:
+    """kindreg:workloadCredentials are for workload.registry only: a registry named on the command
+    line never receives them."""
+    if not stack or target.from_where != artifact.CONFIGURED or not project.has_workload_credentials(project_dir, stack):
+        return None
+    if target.password is not None:
+        raise PushUsage(f"workload.registry of stack {stack} has ${{VAR}} credentials and the stack also has "
+                        f"{KEY_WORKLOAD_CREDENTIALS}; keep one of them")
+    return stack
 
 
 def _split_where(where: Sequence[str]) -> tuple[Optional[str], Optional[str]]:
@@ -82,10 +96,27 @@ def _stack(stack: Optional[str], project_dir: Path):
     return plan, loaded.config.workload
 
 
-def run(job: PushJob, push: Callable = oras.push, env: Optional[Mapping[str, str]] = None) -> str:
+SecretConfig = Callable[[str, str], Optional[object]]  # (stack, key) -> the decrypted config object
+
+
+def run(job: PushJob, push: Callable = oras.push, env: Optional[Mapping[str, str]] = None,
+        secret_config: Optional[SecretConfig] = None) -> str:
     """Package and push; the manifest digest (oras.PushError when the registry refuses)."""
-    auth = credentials(job.target, os.environ if env is None else env)
+    if job.secret_stack:
+        auth = secret_credentials(secret_config(job.secret_stack, KEY_WORKLOAD_CREDENTIALS), job.secret_stack)
+    else:
+        auth = credentials(job.target, os.environ if env is None else env)
     return push(files.package_manifests(job.directory), job.target, job.tls, job.ca_file, auth)
+
+
+def secret_credentials(entry: object, stack: str) -> tuple[str, str]:
+    """{username, password} from the stack's secret config; an error names the field, never a value."""
+    entry = entry if isinstance(entry, Mapping) else {}
+    for name in ("username", "password"):
+        if not (isinstance(entry.get(name), str) and entry[name]):
+            raise PushUsage(f"{KEY_WORKLOAD_CREDENTIALS}.{name} of stack {stack} is missing: `pulumi config set "
+                            f"--stack {stack} --secret --path '{KEY_WORKLOAD_CREDENTIALS}.{name}' ...`")
+    return entry["username"], entry["password"]
 
 
 def credentials(target: artifact.Target, env: Mapping[str, str]) -> Optional[tuple[str, str]]:

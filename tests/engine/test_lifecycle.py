@@ -111,6 +111,22 @@ def test_up_again_changes_nothing_and_leaves_shared_alone(user):
     assert set(last.resource_changes) == {"same"}, last.resource_changes
 
 
+def test_push_credentials_come_decrypted_from_the_stacks_secret_config(user):
+    """What `push` reads for workload.registry: `config set --secret --path` values, decrypted by
+    the engine with the passphrase kindreg created; the stack file holds only ciphertext."""
+    from kindreg.adapters.pulumi import Engine
+    updates(user, "dev")  # the helper's engine now uses the passphrase file too
+    for field, value in (("username", "robot"), ("password", "Workload-Canary-do-not-print")):
+        user.project.secret("dev", f"kindreg:workloadCredentials.{field}", value)
+    stacks = Engine(user.project.dir, {**user.env, "PULUMI_CONFIG_PASSPHRASE_FILE": str(user.passphrase)})
+    assert stacks.config_object("dev", "kindreg:workloadCredentials") == {
+        "username": "robot", "password": "Workload-Canary-do-not-print"}
+    assert "Workload-Canary" not in (user.project.dir / "Pulumi.dev.yaml").read_text()
+    out = user.run("validate", "--stack", "dev")
+    assert out.returncode == 0, out.stderr
+    user.project.remove("dev", "kindreg:workloadCredentials")
+
+
 def test_preview_after_a_config_change_shows_it_and_changes_nothing(user, engine, test_images):
     registry, node = test_images
     user.project.write("dev", project_config("dev", 125, registry, node, workers=2))

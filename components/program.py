@@ -17,7 +17,7 @@ from typing import Callable, Mapping, Optional
 
 import pulumi
 
-from kindreg.adapters import files
+from kindreg.adapters import dockercreds, files
 from kindreg.adapters.mkcert import LocalCA
 from kindreg.core import artifact, credentials, preflight, render
 from kindreg.core.errors import ConfigError, problem
@@ -54,6 +54,9 @@ class Host:
 
     def docker_config(self) -> Optional[dict]:
         return files.docker_config(self.env)
+
+    def credential_helper(self, name: str, server: str) -> Optional[tuple[str, str]]:
+        return dockercreds.get(name, server, self.which)
 
 
 async def main(host: Optional[Host] = None) -> dict:
@@ -128,7 +131,7 @@ def _credentials(plan, loaded: Loaded, host: Host) -> dict[str, pulumi.Output]:
     found = credentials.resolve(
         mirrors, config_object(pulumi.Config("kindreg"), "mirrorCredentials", secret=True), host.env,
         host.docker_config(), loaded.source,
-        lambda name: f"{loaded.prefix}.{mirrors_key}[{index[name]}]")
+        lambda name: f"{loaded.prefix}.{mirrors_key}[{index[name]}]", host.credential_helper)
     return {name: pulumi.Output.secret({"username": c.username, "password": c.password})
             for name, c in found.items()}
 

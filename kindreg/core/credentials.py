@@ -3,7 +3,9 @@
 Order, first match wins:
 1. Pulumi secret config `kindreg:mirrorCredentials.<mirror>.{username,password}`;
 2. the user's `docker login` to the mirror's upstream, only for a mirror with
-   `useDockerLogin: true` (everyone who reaches the mirror then pulls with them);
+   `useDockerLogin: true` (everyone who reaches the mirror then pulls with them), read as the
+   Docker CLI reads it: the `credHelpers` entry for the registry's host, else `credsStore`,
+   through `docker-credential-<name> get`; then `auths`. Nothing found there is an error;
 3. `${VAR}` placeholders in the mirror's password (`${VAR}`, `${VAR:-default}` or
    `${VAR:=default}` in its username).
 
@@ -38,14 +40,27 @@ class Credentials:
 PathFor = Callable[[str], str]
 
 
+class HelperFailed(Exception):
+    """A Docker credential helper could not answer; the message never holds a secret."""
+
+
+# (helper name, server address) -> (username, secret), None when it holds nothing for the server.
+CredentialHelper = Callable[[str, str], Optional[tuple[str, str]]]
+
+
+def _no_helper(name: str, server: str) -> Optional[tuple[str, str]]:
+    raise HelperFailed("credential helpers are not available here")
+
+
 def resolve(mirrors: Sequence[RegistryPlan], secret_config: Optional[Mapping], env: Mapping[str, str],
-            docker_config: Optional[Mapping], source: str, path_for: PathFor) -> dict[str, Credentials]:
+            docker_config: Optional[Mapping], source: str, path_for: PathFor,
+            helper: CredentialHelper = _no_helper) -> dict[str, Credentials]:
     """Credentials per mirror name (mirrors without any are absent), or every problem."""
     problems: list[Problem] = []
     secrets = _secret_entries(secret_config, {m.name for m in mirrors}, problems)
     found: dict[str, Credentials] = {}
     for m in mirrors:
-        creds = (secrets.get(m.name) or (_from_docker_config(docker_config, m)
+        creds = (secrets.get(m.name) or (_from_docker_login(docker_config, m, helper, path_for, problems)
                                          if m.password_from == DOCKER_LOGIN_SOURCE else None)
                  or _from_placeholders(m, env, path_for, problems))
         if creds:
@@ -86,6 +101,55 @@ def docker_config_keys(reg: RegistryPlan) -> tuple[str, ...]:
     if host in DOCKER_HUB_HOSTS:
         return DOCKER_HUB_CONFIG_KEYS
     return (host, f"https://{host}", f"http://{host}", f"https://{host}/v1/", f"https://{host}/v2/")
+
+
+def _from_docker_login(config: Optional[Mapping], reg: RegistryPlan, helper: CredentialHelper,
+                       path_for: PathFor, problems: list[Problem]) -> Optional[Credentials]:
+    path = f"{path_for(reg.name)}.useDockerLogin"
+    name = helper_for(config, reg)
+    try:
+        creds = (_from_helper(name, reg, helper) if name else None) or _from_docker_config(config, reg)
+    except HelperFailed as err:
+        problems.append(problem(path, f"docker-credential-{name} could not be asked for {_upstream_host(reg)} "
+                                f"({err}); fix the helper (`{_login(reg)}` again), or remove useDockerLogin"))
+        return None
+    if creds is None:
+        where = f"docker-credential-{name} or auths" if name else "auths"
+        problems.append(problem(path, f"is true, but your Docker config has no login for "
+                                f"{_upstream_host(reg)} ({where}); run `{_login(reg)}`, or remove useDockerLogin"))
+    return creds
+
+
+def _login(reg: RegistryPlan) -> str:
+    """The command that stores a login the Docker CLI (and so kindreg) finds for this upstream."""
+    host = _upstream_host(reg)
+    return "docker login" if host in DOCKER_HUB_HOSTS else f"docker login {host}"
+
+
+def _upstream_host(reg: RegistryPlan) -> str:
+    return (urlsplit(reg.upstream or "").hostname or "").lower()
+
+
+def helper_for(config: Optional[Mapping], reg: RegistryPlan) -> Optional[str]:
+    """The credential helper the Docker CLI would ask for this upstream: `credHelpers` keyed by
+    the registry's host name, else `credsStore` (docker/cli, configfile.GetCredentialsStore)."""
+    if not isinstance(config, Mapping):
+        return None
+    helpers = config.get("credHelpers") if isinstance(config.get("credHelpers"), Mapping) else {}
+    for key in docker_config_keys(reg):
+        host = key.split("://", 1)[-1].split("/", 1)[0]
+        if isinstance(helpers.get(host), str) and helpers[host]:
+            return helpers[host]
+    store = config.get("credsStore")
+    return store if isinstance(store, str) and store else None
+
+
+def _from_helper(name: str, reg: RegistryPlan, helper: CredentialHelper) -> Optional[Credentials]:
+    for server in docker_config_keys(reg):  # the addresses `docker login` may have stored it under
+        found = helper(name, server)
+        if found:
+            return Credentials(found[0], found[1], f"docker-credential-{name} ({server})")
+    return None
 
 
 def _from_docker_config(config: Optional[Mapping], reg: RegistryPlan) -> Optional[Credentials]:

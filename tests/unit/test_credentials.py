@@ -21,9 +21,9 @@ def auth(user, pw):
     return {"auth": base64.b64encode(f"{user}:{pw}".encode()).decode()}
 
 
-def resolve(mirrors, secret=None, env=None, docker=None):
+def resolve(mirrors, secret=None, env=None, docker=None, helper=credentials._no_helper):
     return credentials.resolve(mirrors, secret, env or {}, docker, "Pulumi.x.yaml",
-                               lambda name: f"kindreg:cluster.registries.mirrors[{name}]")
+                               lambda name: f"kindreg:cluster.registries.mirrors[{name}]", helper)
 
 
 HUB = mirror({"name": "io-docker", "url": "https://registry-1.docker.io", "useDockerLogin": True})
@@ -104,9 +104,64 @@ def test_secret_credentials_for_an_unknown_mirror():
             "fix the name or remove it") in err.value.render()
 
 
-def test_no_credentials_anywhere_means_anonymous():
-    assert resolve([HUB, QUAY], docker={"auths": {"ghcr.io": auth("a", "b")}}) == {}
-    assert resolve([HUB], docker={"credsStore": "desktop", "auths": {"https://index.docker.io/v1/": {}}}) == {}
+def test_a_mirror_without_any_source_pulls_anonymously():
+    plain = mirror({"name": "io-quay", "url": "https://quay.io"})
+    assert resolve([plain], docker={"auths": {"quay.io": auth("a", "b")}}) == {}
+
+
+def test_use_docker_login_with_no_login_is_an_error_not_anonymous_pulls():
+    with pytest.raises(ConfigError) as err:
+        resolve([HUB, QUAY], docker={"auths": {"ghcr.io": auth("a", "b")}})
+    assert err.value.render().splitlines()[1:] == [
+        "  - kindreg:cluster.registries.mirrors[io-docker].useDockerLogin: is true, but your Docker config has no "
+        "login for registry-1.docker.io (auths); run `docker login`, or remove useDockerLogin",
+        "  - kindreg:cluster.registries.mirrors[io-quay].useDockerLogin: is true, but your Docker config has no "
+        "login for quay.io (auths); run `docker login quay.io`, or remove useDockerLogin"]
+
+
+class Helpers:
+    """docker-credential-<name> as the Docker CLI asks it: records (helper, server)."""
+
+    def __init__(self, store: dict):
+        self.store, self.asked = store, []
+
+    def __call__(self, name, server):
+        self.asked.append((name, server))
+        if name == "broken":
+            raise credentials.HelperFailed("docker-credential-broken get exited with status 3")
+        return self.store.get((name, server))
+
+
+def test_creds_store_is_asked_like_the_docker_cli_asks_it():
+    helpers = Helpers({("desktop", "https://index.docker.io/v1/"): ("hubuser", "hub-secret")})
+    found = resolve([HUB], docker={"credsStore": "desktop", "auths": {"https://index.docker.io/v1/": {}}},
+                    helper=helpers)
+    assert (found["io-docker"].username, found["io-docker"].password) == ("hubuser", "hub-secret")
+    assert found["io-docker"].source == "docker-credential-desktop (https://index.docker.io/v1/)"
+
+
+def test_cred_helpers_for_the_host_come_before_creds_store():
+    helpers = Helpers({("gh", "ghcr.io"): ("octo", "gh-secret"), ("desktop", "ghcr.io"): ("other", "x")})
+    found = resolve([GHCR_LOGIN], docker={"credsStore": "desktop", "credHelpers": {"ghcr.io": "gh"}}, helper=helpers)
+    assert found["io-ghcr"].username == "octo"
+    assert {name for name, _ in helpers.asked} == {"gh"}
+
+
+def test_auths_still_answer_when_the_helper_has_nothing():
+    helpers = Helpers({})
+    found = resolve([QUAY], docker={"credsStore": "desktop", "auths": {"quay.io": auth("q", "quay-secret")}},
+                    helper=helpers)
+    assert found["io-quay"].password == "quay-secret" and helpers.asked
+
+
+def test_a_failing_helper_is_named_and_nothing_secret_is_shown():
+    with pytest.raises(ConfigError) as err:
+        resolve([QUAY], docker={"credsStore": "broken", "auths": {"quay.io": auth("q", "quay-secret")}},
+                helper=Helpers({}))
+    text = err.value.render()
+    assert ("useDockerLogin: docker-credential-broken could not be asked for quay.io (docker-credential-broken "
+            "get exited with status 3); fix the helper (`docker login quay.io` again), or remove useDockerLogin") in text
+    assert "quay-secret" not in text
 
 
 def test_credentials_never_show_the_password():

@@ -128,10 +128,17 @@ def test_any_text_in_a_shared_mirror(field, value):
 @settings(max_examples=EXAMPLES, deadline=None)
 @given(value=TEXT)
 def test_a_password_is_never_shown(value):
+    shown = _error_text(value)
+    # A value that the message holds whatever the password (e.g. "conf" in "config") says nothing.
+    if shown and len(value) >= 4 and value not in _error_text("Neutral-Literal-Password"):
+        assert value not in shown
+
+
+def _error_text(password: str) -> str:
     raw = base_project()
-    raw["registries"]["mirrors"][0].update(username="robot", password=value)
+    raw["registries"]["mirrors"][0].update(username="robot", password=password)
     try:
         project_from_mapping(raw, "p", "Pulumi.p.yaml")
     except ConfigError as err:
-        if len(value) >= 4:
-            assert value not in err.render()
+        return err.render()
+    return ""

@@ -1,8 +1,8 @@
 """A canary password through every credential source and every command: it reaches the
 registry container's secret environment and nothing else (no message, plan, output, file).
 
-Sources: a ${VAR} placeholder, a `docker login` (opted in with useDockerLogin), Pulumi secret
-config. Commands: validate, plan (text and JSON), plan --all, diff, doctor, status, and the
+Sources: a ${VAR} placeholder, a `docker login` (opted in with useDockerLogin) in `auths` and
+through a credential helper, Pulumi secret config. Commands: validate, plan (text and JSON), plan --all, diff, doctor, status, and the
 Pulumi program's resources and outputs (under mocks; the engine level checks the state file).
 """
 from __future__ import annotations
@@ -22,12 +22,19 @@ from tests.mocks.harness import fake_host, run_stack
 CANARY = "Canary-Pa55word-do-not-print"
 ENV_CANARY = "Env-Canary-do-not-print"
 LOGIN_CANARY = "Login-Canary-do-not-print"
-CANARIES = (CANARY, ENV_CANARY, LOGIN_CANARY)
+HELPER_CANARY = "Helper-Canary-do-not-print"
+CANARIES = (CANARY, ENV_CANARY, LOGIN_CANARY, HELPER_CANARY)
+HELPER = f"""#!/bin/sh
+read -r server
+[ "$server" = gcr.io ] || {{ echo "credentials not found in native keychain"; exit 1; }}
+printf '{{"ServerURL":"gcr.io","Username":"_json_key","Secret":"{HELPER_CANARY}"}}\\n'
+"""
 
 SHARED = {"kindreg:shared": {"mirrors": [
     {"name": "io-ghcr", "url": "https://ghcr.io", "username": "octo", "password": "${GHCR_TOKEN}"},
     {"name": "io-docker", "url": "https://registry-1.docker.io", "useDockerLogin": True},
-    {"name": "io-quay", "url": "https://quay.io"}]}}
+    {"name": "io-quay", "url": "https://quay.io"},
+    {"name": "io-gcr", "url": "https://gcr.io", "useDockerLogin": True}]}}
 PROJECT = {"kindreg:cluster": {"network": {"cidr": "10.125.70.0/24"}, "nodes": {"enabled": False}}}
 
 
@@ -38,7 +45,12 @@ def machine(tmp_path, monkeypatch):
     docker_config = tmp_path / "docker"
     docker_config.mkdir()
     auth = base64.b64encode(f"hubuser:{LOGIN_CANARY}".encode()).decode()
-    (docker_config / "config.json").write_text(json.dumps({"auths": {"https://index.docker.io/v1/": {"auth": auth}}}))
+    (docker_config / "config.json").write_text(json.dumps({"auths": {"https://index.docker.io/v1/": {"auth": auth}},
+                                                           "credHelpers": {"gcr.io": "canary"}}))
+    helper = tmp_path / "bin" / "docker-credential-canary"
+    helper.parent.mkdir()
+    helper.write_text(HELPER)
+    helper.chmod(0o755)
     env = {"GHCR_TOKEN": ENV_CANARY, "DOCKER_CONFIG": str(docker_config), "HOME": str(tmp_path)}
     for k, v in env.items():
         monkeypatch.setenv(k, v)
@@ -78,6 +90,7 @@ def test_no_command_shows_a_password(machine, monkeypatch, tmp_path):
 def test_the_program_puts_passwords_only_in_secret_inputs(machine):
     project, env = machine
     host = fake_host(project, env=env)
+    host.which = lambda tool: str(project / "bin" / tool) if tool.startswith("docker-credential-") else f"/usr/bin/{tool}"
     config = {**SHARED, "kindreg:mirrorCredentials": {"io-quay": {"username": "q", "password": CANARY}}}
     run = run_stack("shared", config, host, secret_keys=("kindreg:mirrorCredentials",))
     found = {}
@@ -92,6 +105,7 @@ def test_the_program_puts_passwords_only_in_secret_inputs(machine):
         ENV_CANARY: [("shared-io-ghcr-container", "envs", True)],
         LOGIN_CANARY: [("shared-io-docker-container", "envs", True)],
         CANARY: [("shared-io-quay-container", "envs", True)],
+        HELPER_CANARY: [("shared-io-gcr-container", "envs", True)],
     }
     assert_clean(json.dumps(run.outputs, default=str), "stack outputs")
     assert_clean(repr(run.logs), "program logs")

@@ -37,6 +37,19 @@ COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None], st
 
 # The outside world the day-two commands use; tests substitute fakes.
 ENGINE: Callable[[], Engine] = DockerCli
+REMOTE_ENGINE: Callable[[str], Engine] = lambda host: DockerCli(host=host)
+
+
+def engine_for(project_dir: Path, stacks: Sequence[str]) -> Engine:
+    """The engine the stacks live on: their `docker:host`, else DOCKER_HOST or Docker's default."""
+    hosts = sorted({h for h in (project.docker_host(project_dir, s) for s in stacks)} - {None})
+    if len(hosts) > 1:
+        raise ConfigError("the stacks", [problem("docker:host", f"differs between the stacks ({', '.join(hosts)}): they live "
+                                              "on different engines; name one with --stack")])
+    if hosts and any(project.docker_host(project_dir, s) is None for s in stacks):
+        raise ConfigError("the stacks", [problem("docker:host", f"is {hosts[0]} for some stacks and the default engine for "
+                                              "others; name one with --stack")])
+    return REMOTE_ENGINE(hosts[0]) if hosts else ENGINE()
 COPIER: Callable[[Optional[str]], skopeo.Copier] = skopeo.Skopeo
 PUSH: Callable = oras.push
 
@@ -166,7 +179,8 @@ def preview(args: argparse.Namespace) -> int:
 @command("down", "destroy a project's registries and cluster (--shared: the shared mirrors too)", _down_args)
 def down(args: argparse.Namespace) -> int:
     confirm = _confirm(args)
-    return _lifecycle(args, lambda stacks, t: lifecycle.down(stacks, t, args.shared, ENGINE, confirm, print))
+    return _lifecycle(args, lambda stacks, t: lifecycle.down(
+        stacks, t, args.shared, lambda: engine_for(args.project_dir, [t.shared or t.stack]), confirm, print))
 
 
 @command("validate", "check stack configuration; exit 2 listing every problem", _target_args)
@@ -211,14 +225,17 @@ def plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _json_arg(p: argparse.ArgumentParser) -> None:
+def _status_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p.add_argument("--stack", help="read the engine of this stack (its docker:host); default: the directory's stacks")
+    _project_dir(p)
 
 
-@command("status", "show kindreg's registries and nodes, read from the Docker engine", _json_arg)
+@command("status", "show kindreg's registries and nodes, read from the Docker engine", _status_args)
 def status(args: argparse.Namespace) -> int:
     try:
-        found = status_op.collect(ENGINE())
+        found = status_op.collect(engine_for(args.project_dir, [args.stack] if args.stack else
+                                             project.names(args.project_dir)))
     except EngineError as err:
         return fail(f"kindreg status: {err}")
     print(json.dumps(found.to_json(), indent=2) if args.json else status_op.render_table(found))
@@ -240,7 +257,7 @@ def doctor(args: argparse.Namespace) -> int:
     facts = doctor_op.HostFacts(which=shutil.which, ca_file=local_ca().file, trusted=ca_in_bundle,
                                 port_free=host_facts.port_free,
                                 pulumi=lambda: pulumi_engine.installed(os.environ))
-    passed, report = doctor_op.run(plans, ENGINE(), facts)
+    passed, report = doctor_op.run(plans, engine_for(args.project_dir, stacks), facts)
     print(report)
     return EXIT_OK if passed else EXIT_FAIL
 
@@ -278,12 +295,13 @@ def _cache_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--insecure-source", action="store_true",
                    help="source registries serve plain HTTP or an untrusted certificate")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="e.g. ghcr.io/org/app:1.2")
+    _project_dir(p)
 
 
 @command("cache", "copy images, with this host's credentials, into a project's cache registry", _cache_args)
 def cache(args: argparse.Namespace) -> int:
     try:
-        engine = ENGINE()
+        engine = engine_for(args.project_dir, [args.stack])
         engine.ping()
         registry = cache_op.cache_registry(engine, args.stack)
     except EngineError as err:

@@ -8,6 +8,7 @@ No Docker library is imported: the docker CLI is the one client, whatever engine
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from typing import Optional, Protocol, Sequence
@@ -44,12 +45,15 @@ class Engine(Protocol):
 
 
 class DockerCli:
-    def __init__(self, docker: str = "docker"):
+    """The docker CLI, against `host` (a stack's docker:host) or else DOCKER_HOST / the default."""
+
+    def __init__(self, docker: str = "docker", host: Optional[str] = None):
         self.docker = docker
+        self.env = {**os.environ, "DOCKER_HOST": host} if host else None
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         try:
-            out = subprocess.run([self.docker, *args], capture_output=True, text=True, timeout=60)
+            out = subprocess.run([self.docker, *args], capture_output=True, text=True, timeout=60, env=self.env)
         except FileNotFoundError:
             raise EngineError(f"the docker CLI ({self.docker}) is not on PATH; install Docker") from None
         except subprocess.TimeoutExpired:

@@ -1,5 +1,7 @@
 """`kindreg validate | plan` as a user runs them: real processes, exit codes, output."""
 import json
+
+import pytest
 import subprocess
 import sys
 
@@ -89,3 +91,34 @@ def test_the_example_manifests_are_what_push_sends_by_default():
     assert job.directory == ROOT / "k8s"
     assert [p.name for p in push.files.manifest_files(job.directory)] == ["hello.yaml"]
     assert job.target.reference == "10.125.125.101/k8s:dev"
+
+
+def test_engine_commands_use_the_stacks_docker_host(tmp_path, monkeypatch):
+    """status, doctor and cache talk to the engine the stack's resources live on (`docker:host`)."""
+    from kindreg import cli as cli_module
+    from tests.fake_engine import FakeEngine
+    stack = {"kindreg:cluster": {"network": {"cidr": "10.125.73.0/24"}, "registries": {"shared": {"enabled": False}}},
+             "docker:host": "ssh://builder@10.0.0.5"}
+    import yaml
+    (tmp_path / "Pulumi.remote.yaml").write_text(yaml.safe_dump({"config": stack}))
+    asked = []
+    monkeypatch.setattr(cli_module, "REMOTE_ENGINE", lambda host: asked.append(host) or FakeEngine())
+    monkeypatch.setattr(cli_module, "ENGINE", lambda: pytest.fail("the default engine was used"))
+    assert cli_module.main(["status", "--project-dir", str(tmp_path)]) == 0
+    assert cli_module.main(["status", "--stack", "remote", "--project-dir", str(tmp_path)]) == 0
+    cli_module.main(["doctor", "--project-dir", str(tmp_path)])
+    assert asked == ["ssh://builder@10.0.0.5"] * 3
+
+
+def test_stacks_on_different_engines_need_a_stack_named(tmp_path, monkeypatch, capsys):
+    from kindreg import cli as cli_module
+    import yaml
+    for name, slot, host in (("a", 74, "unix:///run/a.sock"), ("b", 75, None)):
+        config = {"kindreg:cluster": {"network": {"name": name, "cidr": f"10.125.{slot}.0/24"},
+                                      "registries": {"shared": {"enabled": False}}}}
+        if host:
+            config["docker:host"] = host
+        (tmp_path / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump({"config": config}))
+    assert cli_module.main(["status", "--project-dir", str(tmp_path)]) == 2
+    assert "  - docker:host: is unix:///run/a.sock for some stacks and the default engine for others; name one with " \
+           "--stack" in capsys.readouterr().err

@@ -300,5 +300,7 @@ def write_stack_files(workdir: Path, configs: dict[str, dict]) -> None:
 
 def kindreg_cli(*args: str, env: Optional[dict] = None) -> subprocess.CompletedProcess:
     from tests.helpers import ROOT
+    # kind, for the commands that look for it (doctor), is the kind double of this level.
+    path = f"{BIN}{os.pathsep}{os.environ['PATH']}"
     return subprocess.run([sys.executable, "-m", "kindreg", *args], cwd=ROOT, capture_output=True,
-                          text=True, env={**os.environ, **(env or {})})
+                          text=True, env={**os.environ, "PATH": path, **(env or {})})

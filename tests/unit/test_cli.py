@@ -122,3 +122,29 @@ def test_stacks_on_different_engines_need_a_stack_named(tmp_path, monkeypatch, c
     assert cli_module.main(["status", "--project-dir", str(tmp_path)]) == 2
     assert "  - docker:host: is unix:///run/a.sock for some stacks and the default engine for others; name one with " \
            "--stack" in capsys.readouterr().err
+
+
+def test_bin_kindreg_never_recreates_an_existing_environment(tmp_path):
+    """An existing .venv is installed into, never re-created: a python3 on PATH other than the
+    one that made it would otherwise swap the interpreter under its packages."""
+    import shutil
+    checkout = tmp_path / "checkout"
+    (checkout / "bin").mkdir(parents=True)
+    shutil.copy(ROOT / "bin" / "kindreg", checkout / "bin" / "kindreg")
+    (checkout / "requirements.txt").write_text("pulumi==0\n")
+    venv_bin = checkout / ".venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    log = tmp_path / "calls"
+    (venv_bin / "python").write_text(f'#!/bin/sh\necho "venv-python $*" >> {log}\n')
+    (venv_bin / "python").chmod(0o755)
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "python3").write_text(f'#!/bin/sh\necho "path-python3 $*" >> {log}\nexit 1\n')
+    (tools / "python3").chmod(0o755)
+    env = {"PATH": f"{tools}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    for _ in range(2):
+        out = subprocess.run([str(checkout / "bin" / "kindreg"), "status"], capture_output=True, text=True, env=env)
+        assert out.returncode == 0, out.stderr
+    calls = log.read_text().splitlines()
+    assert calls == [f"venv-python -m pip install -q --disable-pip-version-check -r {checkout}/requirements.txt",
+                     "venv-python -m kindreg status", "venv-python -m kindreg status"]

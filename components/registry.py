@@ -9,6 +9,7 @@ import pulumi_docker as docker
 
 from kindreg.core import render
 from kindreg.core.plan import RegistryPlan
+from kindreg.core.vocabulary import PUBLISH_ADDRESS
 
 
 @dataclass(frozen=True)
@@ -99,9 +100,10 @@ def _envs(plan: RegistryPlan, credentials: Optional[pulumi.Output]):
 
 
 def _ports(plan: RegistryPlan) -> Optional[list[docker.ContainerPortArgs]]:
-    if plan.host_port is None:
+    if not plan.publish:
         return None
-    return [docker.ContainerPortArgs(internal=plan.port, external=plan.host_port, ip="127.0.0.1")]
+    # No `external`: the engine picks a free port (the provider's documented default).
+    return [docker.ContainerPortArgs(internal=plan.port, external=plan.host_port, ip=PUBLISH_ADDRESS)]
 
 
 def registries(name: str, plans, image: pulumi.Input[str], network: pulumi.Input[str], delete_volume: bool,

@@ -21,13 +21,16 @@ from .adapters import host as host_facts
 from .adapters import oras, skopeo
 from .adapters.engine import DockerCli, Engine, EngineError
 from .adapters.mkcert import LocalCA, ca_in_bundle
+from .adapters.reach import HostRoutes
 from .core import crossstack, document, plandiff
 from .core.describe import describe, summary
 from .core.document import PlanDocumentError
 from .core.errors import ConfigError, problem
 from .core.stacks import Plan
 from .adapters import pulumi as pulumi_engine
-from .ops import cache as cache_op, doctor as doctor_op, lifecycle, project, push as push_op, status as status_op
+from .core.vocabulary import Role
+from .ops import cache as cache_op, doctor as doctor_op, lifecycle, project, push as push_op, routes
+from .ops import status as status_op
 
 EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
 PROJECT_DIR_ENV = "KINDREG_PROJECT_DIR"
@@ -50,6 +53,8 @@ def engine_for(project_dir: Path, stacks: Sequence[str]) -> Engine:
         raise ConfigError("the stacks", [problem("docker:host", f"is {hosts[0]} for some stacks and the default engine for "
                                               "others; name one with --stack")])
     return REMOTE_ENGINE(hosts[0]) if hosts else ENGINE()
+# How this host reaches the registries of an engine (container addresses or published ports).
+ROUTES: Callable[[Engine], HostRoutes] = lambda engine: HostRoutes(engine.endpoint())
 COPIER: Callable[[Optional[str]], skopeo.Copier] = skopeo.Skopeo
 PUSH: Callable = oras.push
 
@@ -234,8 +239,8 @@ def _status_args(p: argparse.ArgumentParser) -> None:
 @command("status", "show kindreg's registries and nodes, read from the Docker engine", _status_args)
 def status(args: argparse.Namespace) -> int:
     try:
-        found = status_op.collect(engine_for(args.project_dir, [args.stack] if args.stack else
-                                             project.names(args.project_dir)))
+        engine = engine_for(args.project_dir, [args.stack] if args.stack else project.names(args.project_dir))
+        found = status_op.collect(engine, ROUTES(engine))
     except EngineError as err:
         return fail(f"kindreg status: {err}")
     print(json.dumps(found.to_json(), indent=2) if args.json else status_op.render_table(found))
@@ -303,7 +308,7 @@ def cache(args: argparse.Namespace) -> int:
     try:
         engine = engine_for(args.project_dir, [args.stack])
         engine.ping()
-        registry = cache_op.cache_registry(engine, args.stack)
+        registry = cache_op.cache_registry(engine, args.stack, ROUTES(engine))
     except EngineError as err:
         return fail(f"kindreg cache: {err}")
     if registry is None:
@@ -331,12 +336,12 @@ def _push_args(p: argparse.ArgumentParser) -> None:
 def push(args: argparse.Namespace) -> int:
     try:
         job = push_op.prepare(args.where, args.stack, args.registry or os.environ.get("KINDREG_REGISTRY"),
-                              args.plain_http, args.project_dir, local_ca())
+                              args.plain_http, args.project_dir, local_ca(), _locate_build(args.project_dir))
         manifest = push_op.run(job, PUSH, secret_config=lambda stack, key: STACKS(args.project_dir).config_object(
             stack, key))
     except push_op.PushUsage as err:
         return fail(f"push: {err}", EXIT_CONFIG)
-    except (oras.PushError, pulumi_engine.PulumiUnavailable, pulumi_engine.RunFailed) as err:
+    except (oras.PushError, pulumi_engine.PulumiUnavailable, pulumi_engine.RunFailed, EngineError) as err:
         return fail(f"push: {err}")
     files = len(push_op.files.manifest_files(job.directory))
     print(f"pushed {job.directory} ({files} files) to {job.target.reference} (registry from {job.target.from_where})")
@@ -344,6 +349,20 @@ def push(args: argparse.Namespace) -> int:
     if job.own:
         print(f"Flux reconciles it from {job.flux_source} (apply the stack output `flux`)")
     return EXIT_OK
+
+
+def _locate_build(project_dir: Path) -> push_op.Locate:
+    """Where this host reaches a stack's running build registry; None when the engine cannot be
+    asked or none runs (the push then goes to the planned address and says what failed)."""
+    def locate(plan) -> Optional[str]:
+        engine = engine_for(project_dir, [plan.stack])
+        try:
+            engine.ping()
+        except EngineError:
+            return None
+        found = routes.route_to(engine, ROUTES(engine), plan.stack, Role.BUILD)
+        return found[0].address if found else None
+    return locate
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -36,11 +36,13 @@ def network(name: str, subnet: str, labels: Optional[dict] = None, containers: O
 class FakeEngine:
     def __init__(self, containers: Sequence[dict] = (), networks: Sequence[dict] = (),
                  execs: Optional[dict] = None, reachable: bool = True,
-                 network_members: Optional[dict[str, list[dict]]] = None, volumes: Sequence[dict] = ()):
+                 network_members: Optional[dict[str, list[dict]]] = None, volumes: Sequence[dict] = (),
+                 docker_host: str = "unix:///var/run/docker.sock"):
         self._containers, self._networks, self._volumes = list(containers), list(networks), list(volumes)
         self.network_members = network_members or {}
         self.execs = execs or {}
         self.reachable = reachable
+        self.docker_host = docker_host
         self.calls: list[tuple[str, tuple]] = []
 
     def ping(self) -> str:
@@ -74,6 +76,9 @@ class FakeEngine:
 
     def networks(self) -> list[dict]:
         return self._networks
+
+    def endpoint(self) -> str:
+        return self.docker_host
 
     def volumes(self) -> list[dict]:
         return self._volumes

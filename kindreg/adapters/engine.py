@@ -14,6 +14,9 @@ import subprocess
 from typing import Optional, Protocol, Sequence
 
 
+DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
+
+
 class EngineError(Exception):
     """The Docker engine could not be asked (not running, not reachable, no docker CLI)."""
 
@@ -42,6 +45,9 @@ class Engine(Protocol):
 
     def network_disconnect(self, network: str, container: str) -> None:
         """Detach a container from a network."""
+
+    def endpoint(self) -> str:
+        """The engine's address as the docker CLI uses it: unix:///..., ssh://..., tcp://..."""
 
 
 class DockerCli:
@@ -105,6 +111,14 @@ class DockerCli:
 
     def network_disconnect(self, network: str, container: str) -> None:
         self._run("network", "disconnect", network, container)
+
+    def endpoint(self) -> str:
+        host = (self.env or os.environ).get("DOCKER_HOST")
+        if host:
+            return host
+        # No DOCKER_HOST: the current context's (Docker Desktop and Colima set one).
+        out = self._run("context", "inspect", "--format", "{{.Endpoints.docker.Host}}", check=False)
+        return out.stdout.strip() or DEFAULT_ENDPOINT
 
 
 def label(container: dict, key: str) -> Optional[str]:

@@ -349,6 +349,7 @@ class RegistriesSpec(Strict):
     prefix: Optional[str] = None
     delete_volumes: bool = False
     host_port: Optional[int] = Field(default=None, ge=1, le=65535)
+    publish_mirrors: bool = False  # own mirrors (not shared) also on 127.0.0.1
 
     @field_validator("prefix")
     @classmethod
@@ -446,6 +447,7 @@ class SharedStackConfig(Strict):
     tls: bool = False
     image: str = DEFAULT_REGISTRY_IMAGE
     delete_volumes: bool = False
+    publish_mirrors: bool = False  # mirrors also on 127.0.0.1 (status and doctor reach them)
 
     @field_validator("prefix")
     @classmethod

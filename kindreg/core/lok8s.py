@@ -37,12 +37,13 @@ KIND_NODE_IMAGE = "kindest/node"
 VERSION_RE = re.compile(r"^v[0-9]+\.[0-9]+\.[0-9]+$")
 
 # Per section of `spec`: the keys kindreg reads, and the ones it accepts and leaves to lok8s.
-# kindreg's own extensions (image, deleteVolumes, hostPort, nodes.enabled/image, workload)
+# kindreg's own extensions (image, deleteVolumes, hostPort, publishMirrors, nodes.enabled/image, workload)
 # are accepted in a lok8s file too.
 MANAGED = {
     "spec": ("network", "registries", "nodes", "kubernetes", "cluster", "runtime", "workload"),
     "spec.network": ("name", "cidr"),
-    "spec.registries": ("tls", "shared", "mirrors", "prefix", "image", "deleteVolumes", "hostPort"),
+    "spec.registries": ("tls", "shared", "mirrors", "prefix", "image", "deleteVolumes", "hostPort",
+                         "publishMirrors"),
     "spec.nodes": ("controlPlane", "workers", "enabled", "image"),
     "spec.kubernetes": ("version",),
     "spec.cluster": ("domain",),

@@ -17,7 +17,7 @@ from .grammar import LINUX_HOSTNAME_MAX
 from .config import MirrorSpec, ProjectConfig, SharedStackConfig
 from .errors import ConfigError, Problem, problem
 from .vocabulary import (BUILD_HOSTNAME, CACHE_HOSTNAME, DEFAULT_MIRROR_NAMES, DOCKER_LOGIN_SOURCE, HOSTNAMES,
-                         STATE_DIR, Role, Scope)
+                         LOCAL_NAMES, STATE_DIR, Role, Scope)
 
 EXPORT_FORMAT = "kindreg/shared/v1"
 PORTS = {"http": 80, "https": 443}
@@ -93,7 +93,11 @@ class RegistryPlan(PlanModel):
     owner: str  # the stack that owns the container
     # Decisions that are not part of the plan document (kindreg/plan/v1 keeps its keys):
     aliases: tuple[str, ...] = Field(default=(), exclude=True)  # DNS names on its network
-    host_port: Optional[int] = Field(default=None, exclude=True)  # published on 127.0.0.1
+    # Published on 127.0.0.1 of the engine's host, so the host's commands reach it where
+    # container addresses are not routable (Docker Desktop, Colima, rootless engines): on
+    # `host_port`, or on a free port the engine picks (two stacks can never collide on those).
+    publish: bool = Field(default=False, exclude=True)
+    host_port: Optional[int] = Field(default=None, exclude=True)
 
     @classmethod
     def of(cls, *, tls: bool, ip: str, **fields) -> "RegistryPlan":
@@ -166,7 +170,7 @@ class SharedPlan(SharedExport):
 
     @property
     def san(self) -> tuple[str, ...]:
-        return san_list(self.mirrors, ())
+        return san_list(self.mirrors, LOCAL_NAMES if any(m.publish for m in self.mirrors) else ())
 
     def export(self) -> SharedExport:
         return SharedExport.model_validate(self.model_dump())
@@ -251,8 +255,8 @@ class ProjectPlan(PlanModel):
 
     @property
     def san(self) -> tuple[str, ...]:
-        local = ("localhost", "127.0.0.1") if self.host_port else ()
-        return san_list(self.registries, (BUILD_HOSTNAME, CACHE_HOSTNAME, *local))
+        # The build and cache registries are always published: the host may call them localhost.
+        return san_list(self.registries, (BUILD_HOSTNAME, CACHE_HOSTNAME, *LOCAL_NAMES))
 
 
 def san_list(registries: tuple[RegistryPlan, ...], hostnames: tuple[str, ...]) -> tuple[str, ...]:
@@ -266,7 +270,7 @@ def san_list(registries: tuple[RegistryPlan, ...], hostnames: tuple[str, ...]) -
 
 def plan_shared(cfg: SharedStackConfig, stack: str, source: str = "config", prefix: str = "") -> SharedPlan:
     net = NetworkPlan.of(cfg.network.name, cfg.network.cidr, Scope.SHARED)
-    mirrors = _mirrors(cfg.mirrors, cfg.prefix, net, cfg.tls, cfg.image, stack)
+    mirrors = _mirrors(cfg.mirrors, cfg.prefix, net, cfg.tls, cfg.image, stack, cfg.publish_mirrors)
     at = _indexed(cfg.mirrors, _at(prefix, "mirrors"))
     problems = _names_too_long(mirrors, _at(prefix, "prefix"), at)
     problems += _certs_dir_clashes(mirrors, at)
@@ -291,7 +295,7 @@ def plan_project(cfg: ProjectConfig, stack: str, shared: Optional[SharedExport],
             scope=Scope.PROJECT, owner=stack,
             # Pods resolve lok8s.local / lok8s.cache through Docker's DNS on the project network.
             aliases=(HOSTNAMES[role],),
-            host_port=regs.host_port if role is Role.BUILD else None,
+            publish=True, host_port=regs.host_port if role is Role.BUILD else None,
         )
 
     owned = [own(Role.BUILD, layout.BUILD_OFFSET), own(Role.CACHE, layout.CACHE_OFFSET)]
@@ -304,7 +308,7 @@ def plan_project(cfg: ProjectConfig, stack: str, shared: Optional[SharedExport],
                 "registries.shared.enabled: false")])
         mirrors = _shared_mirrors(cfg, shared, source, prefix)
     else:
-        mirrors = _mirrors(regs.mirrors, name_prefix, net, regs.tls, regs.image, stack)
+        mirrors = _mirrors(regs.mirrors, name_prefix, net, regs.tls, regs.image, stack, regs.publish_mirrors)
         owned += mirrors
     if cfg.shared_mode:  # a clash with a shared mirror is fixed in the shared stack it names
         at = lambda name, field: _at(prefix, "registries.shared.stack")  # noqa: E731
@@ -324,20 +328,21 @@ def plan_project(cfg: ProjectConfig, stack: str, shared: Optional[SharedExport],
 
 
 def _mirrors(specs: list[MirrorSpec], prefix: str, net: NetworkPlan, tls: bool, image: str,
-             stack: str) -> tuple[RegistryPlan, ...]:
+             stack: str, publish: bool) -> tuple[RegistryPlan, ...]:
     return tuple(_mirror(m, f"{prefix}-registry-{m.name}", net,
                          layout.mirror_offset(m.name, net.scope, DEFAULT_MIRROR_NAMES, m.address, net.subnet),
-                         tls, image, stack) for m in specs)
+                         tls, image, stack, publish) for m in specs)
 
 
 def _mirror(m: MirrorSpec, container: str, net: NetworkPlan, offset: int, tls: bool,
-            image: str, stack: str) -> RegistryPlan:
+            image: str, stack: str, publish: bool = False) -> RegistryPlan:
     # Mirrors get no DNS alias: naming a container docker.io would hijack that name.
     return RegistryPlan.of(
         role=Role.MIRROR, name=m.name, container=container, volume=f"{container}-data",
         network=net.name, ip=layout.address(net.subnet, offset), tls=tls, host=m.registry_host,
         image=image, scope=net.scope, owner=stack, upstream=m.url, ttl=m.ttl,
         username=m.username, password_from=DOCKER_LOGIN_SOURCE if m.use_docker_login else m.password,
+        publish=publish,
     )
 
 

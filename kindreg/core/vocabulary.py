@@ -47,7 +47,6 @@ class Label(StrEnum):
     SCHEME = "kindreg.scheme"
     IP = "kindreg.ip"
     UPSTREAM = "kindreg.upstream"
-    PUBLISHED = "kindreg.published"  # host:port on the engine's host, when published
     TEST_RUN = "kindreg.test-run"  # tests and benchmarks: the run that created it
 
 
@@ -90,4 +89,8 @@ KNOWN_UPSTREAMS = {DOCKER_HUB: DOCKER_HUB_UPSTREAM}
 
 NODE_CERTS_D = "/etc/containerd/certs.d"
 NODE_CA = f"{NODE_CERTS_D}/.ca/rootCA.pem"
-STATE_DIR = ".kindreg"  # per-stack files on the host, under the project directory
+STATE_DIR = ".kindreg"
+
+# Registries are published on this address of the engine's host only, never on every interface.
+PUBLISH_ADDRESS = "127.0.0.1"
+LOCAL_NAMES = ("localhost", PUBLISH_ADDRESS)  # what the host calls a published registry (SANs)  # per-stack files on the host, under the project directory

@@ -11,10 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
-from kindreg.adapters.engine import Engine, label
+from kindreg.adapters.engine import Engine
+from kindreg.adapters.reach import HostRoutes
 from kindreg.adapters.skopeo import Copier, CopyError
 from kindreg.core.imageref import ImageRef, parse
-from kindreg.core.vocabulary import CACHE_HOSTNAME, Label, Role
+from kindreg.core.vocabulary import CACHE_HOSTNAME, Role
+
+from .routes import route_to
 
 
 @dataclass(frozen=True)
@@ -44,13 +47,11 @@ def target_of(image: str) -> CacheTarget:
     return CacheTarget(parse(image))
 
 
-def cache_registry(engine: Engine, stack: str) -> Optional[tuple[str, bool]]:
-    """(address, tls) of the stack's running cache registry, from the labels kindreg sets."""
-    for c in engine.containers():
-        if (label(c, Label.ROLE), label(c, Label.STACK)) == (Role.CACHE, stack) and \
-                (c.get("State") or {}).get("Running"):
-            return label(c, Label.IP) or "", label(c, Label.SCHEME) == "https"
-    return None
+def cache_registry(engine: Engine, stack: str, routes: HostRoutes) -> Optional[tuple[str, bool]]:
+    """(address, tls) of the stack's running cache registry as this host reaches it: its address
+    on the network, or the port published on 127.0.0.1 where addresses are not routable."""
+    found = route_to(engine, routes, stack, Role.CACHE)
+    return (found[0].address, found[1]) if found else None
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Union
 
 from kindreg.adapters.engine import Engine, EngineError, addresses, label, name_of
+from kindreg.adapters.reach import HostRoutes
 from kindreg.core.plan import NetworkPlan, ProjectPlan, SharedPlan
 from kindreg.core import crossstack
 from kindreg.core.vocabulary import DOCKER_LOGIN_SOURCE, KIND_CLUSTER_LABEL, MANAGED_VALUE, Label, Role, Scope
@@ -39,15 +40,16 @@ class HostFacts:
     pulumi: Callable[[], Optional[str]] = lambda: None  # the Pulumi CLI kindreg up would run, if any
 
 
-def run(plans: list[tuple[Plan, str]], engine: Engine, host: HostFacts) -> tuple[bool, str]:
+def run(plans: list[tuple[Plan, str]], engine: Engine, host: HostFacts,
+        routes: Optional[HostRoutes] = None) -> tuple[bool, str]:
     """Check every (plan, field prefix); the report and whether all passed."""
     lines: list[str] = []
     engine_ok, first = _engine(engine)
     checks_all: list[Check] = [first]
-    tools = _tools(plans, host)
+    containers = engine.containers() if engine_ok else []
+    tools = _tools(plans, host) + (_reach(containers, routes or HostRoutes(engine.endpoint())) if engine_ok else [])
     checks_all += tools
     lines += ["kindreg doctor", first.render(), *(c.render() for c in tools)]
-    containers = engine.containers() if engine_ok else []
     networks = engine.networks() if engine_ok else []
     volumes = engine.volumes() if engine_ok else []
     for plan, prefix in plans:
@@ -99,6 +101,39 @@ def _tools(plans: list[tuple[Plan, str]], host: HostFacts) -> list[Check]:
             "install kind (https://kind.sigs.k8s.io/docs/user/quick-start/#installation), or set "
             "nodes.enabled: false to manage registries only"))
     return out
+
+
+# ---------------------------------------------------------------- routes from this host
+
+def _reach(containers: list[dict], routes: HostRoutes) -> list[Check]:
+    """How cache, push and status reach the running registries from this host; a registry they
+    cannot reach fails. Nodes pull by address whatever this says."""
+    running = [c for c in containers if label(c, Label.MANAGED) == MANAGED_VALUE and label(c, Label.ROLE) in
+               tuple(Role) and (c.get("State") or {}).get("Running")]
+    found = {name_of(c): routes.route(c) for c in running}
+    missing = [c for c in running if found[name_of(c)] is None]
+    if missing and not routes.local:  # not this machine's to fix: the engine lives elsewhere
+        out = [Check(True, f"{len(missing)} registries cannot be reached from this host: "
+                           f"{routes.unreachable(missing[0])}", "cache and push need them; status still works",
+                     warn=True)]
+    else:
+        out = [Check(False, f"registry {name_of(c)} cannot be reached from this host: {routes.unreachable(c)}",
+                     _publish_fix(c)) for c in missing]
+    published = {name: r.address for name, r in found.items() if r and r.published}
+    if routes.direct:
+        out.insert(0, Check(True, "this host reaches the registries at their addresses on the Docker networks"))
+    elif published:
+        where = ", ".join(f"{name} {address}" for name, address in sorted(published.items()))
+        out.insert(0, Check(True, "container addresses are not reachable from this host (Docker Desktop, Colima or "
+                                  "a rootless engine): cache, push and status go through the ports published on "
+                                  f"127.0.0.1 ({where}); the nodes still pull by address"))
+    return out
+
+
+def _publish_fix(container: dict) -> str:
+    if label(container, Label.ROLE) == Role.MIRROR:
+        return "set publishMirrors: true in the stack that owns it and run `kindreg up`"
+    return "run `kindreg up` for its stack: build and cache registries are published on 127.0.0.1"
 
 
 # ---------------------------------------------------------------- TLS

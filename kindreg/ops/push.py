@@ -39,8 +39,11 @@ class PushJob:
         return f"oci://{BUILD_HOSTNAME}/{self.target.repository}:{self.target.tag}"
 
 
+Locate = Callable[[ProjectPlan], Optional[str]]  # host:port this host reaches the running build registry at
+
+
 def prepare(where: Sequence[str], stack: Optional[str], registry: Optional[str], plain_http: bool,
-            project_dir: Path, ca: LocalCA) -> PushJob:
+            project_dir: Path, ca: LocalCA, locate: Optional[Locate] = None) -> PushJob:
     ref, directory_arg = _split_where(where)
     plan, workload = _stack(stack, project_dir)
     directory = Path(directory_arg) if directory_arg else project_dir / (workload.path if workload else "k8s")
@@ -50,12 +53,20 @@ def prepare(where: Sequence[str], stack: Optional[str], registry: Optional[str],
         files.manifest_files(directory)
     except files.OutsideDirectory as err:
         raise PushUsage(str(err)) from None
-    build = artifact.build_registry_from_host(plan) if plan else None
+    build = _build_address(plan, locate) if plan else None
     target = _target(ref, registry, workload, build)
     own = plan is not None and target.registry == build
     tls = plan.build.tls if own else not plain_http
     return PushJob(directory, target, tls, ca.file() if own and tls else None, own,
                    _secret_stack(stack, project_dir, target))
+
+
+def _build_address(plan: ProjectPlan, locate: Optional[Locate]) -> str:
+    """A fixed hostPort is the address users push to; otherwise where the running registry is
+    reached from this host (its address, or the port the engine published), else its address."""
+    if plan.host_port or locate is None:
+        return artifact.build_registry_from_host(plan)
+    return locate(plan) or artifact.build_registry_from_host(plan)
 
 
 def _secret_stack(stack: Optional[str], project_dir: Path, target: artifact.Target) -> Optional[str]:

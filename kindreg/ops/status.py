@@ -5,9 +5,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Optional
 
 from kindreg.adapters.engine import Engine, addresses, label, name_of, state_of
+from kindreg.adapters.reach import HostRoutes, published_port
+from kindreg.core.plan import PORTS
 from kindreg.core.render import DATA_DIR, MODE_FILE
 from kindreg.core.text import table
-from kindreg.core.vocabulary import KIND_CLUSTER_LABEL, MANAGED_VALUE, Label, Role, Scope
+from kindreg.core.vocabulary import KIND_CLUSTER_LABEL, MANAGED_VALUE, PUBLISH_ADDRESS, Label, Role, Scope
 # A repository is a directory holding _manifests under the registry's storage.
 COUNT_REPOSITORIES = ["sh", "-c", f"find {DATA_DIR}/docker/registry/v2/repositories -type d "
                       "-name _manifests 2>/dev/null | wc -l"]
@@ -26,7 +28,8 @@ class RegistryStatus:
     scheme: str
     host: str
     upstream: Optional[str]
-    catalog: str
+    published: Optional[str]  # 127.0.0.1:<port> the engine published it on, if any
+    catalog: Optional[str]  # as this host reaches it (its address, else the published port)
     repositories: Optional[int]
     mode: Optional[str]  # mirrors: pull-through | cache-only
 
@@ -55,13 +58,14 @@ class Status:
                 "nodes": {k: [asdict(n) for n in v] for k, v in self.nodes.items()}}
 
 
-def collect(engine: Engine) -> Status:
+def collect(engine: Engine, routes: Optional[HostRoutes] = None) -> Status:
     engine.ping()
+    routes = routes or HostRoutes(engine.endpoint())
     containers = engine.containers()
     status = Status()
     for c in sorted(containers, key=name_of):
         if label(c, Label.MANAGED) == MANAGED_VALUE and label(c, Label.ROLE) in tuple(Role):
-            reg = _registry(engine, c)
+            reg = _registry(engine, c, routes)
             if reg.scope == Scope.SHARED:
                 status.shared.append(reg)
             else:
@@ -75,19 +79,22 @@ def collect(engine: Engine) -> Status:
     return status
 
 
-def _registry(engine: Engine, c: dict) -> RegistryStatus:
+def _registry(engine: Engine, c: dict, routes: HostRoutes) -> RegistryStatus:
     ip = label(c, Label.IP) or ""
     nets = addresses(c)
     network = next((n for n, a in nets.items() if a == ip), next(iter(nets), ""))
     scheme = label(c, Label.SCHEME) or "http"
     running = (c.get("State") or {}).get("Running", False)
     role = label(c, Label.ROLE) or ""
+    port = published_port(c, PORTS.get(scheme, PORTS["http"]))
+    route = routes.route(c)
     return RegistryStatus(
         container=name_of(c), role=role, name=label(c, Label.NAME) or "",
         stack=label(c, Label.STACK) or "", scope=label(c, Label.SCOPE) or "",
         network=network, ip=nets.get(network) or ip, state=state_of(c), scheme=scheme,
         host=label(c, Label.HOST) or "", upstream=label(c, Label.UPSTREAM),
-        catalog=f"{scheme}://{ip}/v2/_catalog",
+        published=f"{PUBLISH_ADDRESS}:{port}" if port else None,
+        catalog=f"{route.url(scheme)}/v2/_catalog" if route else None,
         repositories=_count(engine, name_of(c)) if running else None,
         mode=_mode(engine, name_of(c)) if running and role == Role.MIRROR else None,
     )
@@ -130,5 +137,5 @@ def _registry_rows(regs: list[RegistryStatus]) -> list[str]:
     rows = [("CONTAINER", "ROLE", "IP", "STATE", "MODE", "UPSTREAM", "REPOS", "CATALOG")]
     for r in regs:
         rows.append((r.container, r.role, r.ip, r.state, r.mode or "-", r.upstream or "-",
-                     "-" if r.repositories is None else str(r.repositories), r.catalog))
+                     "-" if r.repositories is None else str(r.repositories), r.catalog or "-"))
     return table(rows)

@@ -6,6 +6,7 @@ import pytest
 
 from kindreg.ops import cache
 from kindreg import cli
+from kindreg.adapters.reach import HostRoutes
 from kindreg.adapters.skopeo import CopyError
 from kindreg.ops.cache import target_of as parse
 from tests.fake_engine import FakeEngine, registry
@@ -106,3 +107,22 @@ def test_cache_cli_finds_the_stacks_cache_registry(monkeypatch, capsys):
     assert cli.main(["cache", "--stack", "qa", "ghcr.io/org/app:1.2"]) == 1
     assert capsys.readouterr().err.strip() == (
         "kindreg cache: no running cache registry for stack qa on this Docker engine; run `pulumi up -s qa` first")
+
+
+def test_cache_goes_through_the_published_port_where_addresses_are_unreachable(monkeypatch, capsys):
+    """The Docker Desktop case: the cache registry's address does not answer, its published port does."""
+    dev = plan_of("dev")
+    published = {f"{dev.cache.port}/tcp": [{"HostIp": "127.0.0.1", "HostPort": "32799"}]}
+    engine = FakeEngine([registry(dev.build), registry(dev.cache, ports=published)])
+    copier = FakeCopier(source={"ghcr.io/org/app:1.2": "sha256:1"})
+    monkeypatch.setattr(cli, "ENGINE", lambda: engine)
+    monkeypatch.setattr(cli, "COPIER", lambda ca: copier)
+    monkeypatch.setattr(cli, "ROUTES", lambda e: HostRoutes(e.endpoint(), connect=lambda host, port: False))
+    assert cli.main(["cache", "--stack", "dev", "ghcr.io/org/app:1.2"]) == 0
+    assert copier.copies == [("ghcr.io/org/app:1.2", "127.0.0.1:32799/org/app:1.2", True, False)]
+    assert "nodes pull lok8s.cache/org/app:1.2" in capsys.readouterr().out
+    engine._containers[1] = registry(dev.cache)  # published nothing (created before kindreg published)
+    assert cli.main(["cache", "--stack", "dev", "ghcr.io/org/app:1.2"]) == 1
+    assert ("kindreg cache: the cache registry of stack dev (lok8s-registry-cache) cannot be reached from this "
+            "host: its address is not reachable from this host and it publishes no port on 127.0.0.1; run "
+            "`kindreg up` again to publish it") in capsys.readouterr().err

@@ -6,6 +6,7 @@ from kindreg.ops import doctor
 from kindreg.core.render import network_labels
 from kindreg.core.vocabulary import Scope
 from kindreg.ops.doctor import HostFacts
+from kindreg.adapters.reach import HostRoutes
 from tests.fake_engine import FakeEngine, container, network, node, registry
 from tests.helpers import PROJECT, plan_of
 
@@ -42,6 +43,7 @@ kindreg doctor
   ok    Docker engine reachable (engine 20.10.24)
   ok    Pulumi CLI: /usr/bin/pulumi
   ok    kind: /usr/bin/kind
+  ok    this host reaches the registries at their addresses on the Docker networks
 stack shared (shared):
   ok    network lok8s-registries: 10.125.200.0/24 as planned
   ok    registry addresses free or held by their own registries (4 checked)
@@ -173,3 +175,38 @@ def test_a_name_another_stack_holds_on_the_engine_fails_naming_it():
     assert not passed
     assert "FAIL  container lok8s-registry-build exists on the engine and belongs to stack other" in text
     assert "FAIL  volume lok8s-registry-cache-data exists on the engine and belongs to something kindreg did not create" in text
+
+
+def desktop(published: bool = True, docker_host: str = "unix:///var/run/docker.sock"):
+    """dev's registries on an engine whose container addresses this host cannot reach."""
+    dev = plan_of("dev")
+    ports = {r.name: {f"{r.port}/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(32770 + i)}]} if published else {}
+             for i, r in enumerate(dev.registries)}
+    engine = FakeEngine([registry(r, ports=ports[r.name]) for r in dev.registries], [], docker_host=docker_host)
+    return engine, HostRoutes(docker_host, connect=lambda host, port: False)
+
+
+def test_doctor_says_when_only_published_ports_reach_the_registries():
+    engine, routes = desktop()
+    passed, text = doctor.run([], engine, GOOD_HOST, routes)
+    assert passed, text
+    assert ("ok    container addresses are not reachable from this host (Docker Desktop, Colima or a rootless "
+            "engine): cache, push and status go through the ports published on 127.0.0.1 (lok8s-registry-build "
+            "127.0.0.1:32770, lok8s-registry-cache 127.0.0.1:32771); the nodes still pull by address") in text
+
+
+def test_doctor_fails_a_registry_neither_routable_nor_published():
+    engine, routes = desktop(published=False)
+    passed, text = doctor.run([], engine, GOOD_HOST, routes)
+    assert not passed
+    assert ("FAIL  registry lok8s-registry-build cannot be reached from this host: its address is not reachable "
+            "from this host and it publishes no port on 127.0.0.1") in text
+    assert "fix: run `kindreg up` for its stack: build and cache registries are published on 127.0.0.1" in text
+
+
+def test_doctor_only_warns_when_the_engine_is_remote():
+    engine, routes = desktop(docker_host="ssh://builder@ci-box")
+    passed, text = doctor.run([], engine, GOOD_HOST, routes)
+    assert passed, text
+    assert ("warn  2 registries cannot be reached from this host: the engine is remote (ssh://builder@ci-box): "
+            "its container addresses and published ports are on that machine") in text

@@ -8,6 +8,7 @@ from kindreg.core import document
 from kindreg.core.errors import ConfigError
 from kindreg.adapters.files import read_text
 from kindreg.core.layout import IFNAME_MAX, bridge_name
+from kindreg.core.config import SharedStackConfig
 from kindreg.core.plan import SharedExport, plan_shared
 from kindreg.core.sources import from_config_map, read_stack_config
 from kindreg.core.stacks import plan_loaded
@@ -93,10 +94,23 @@ def test_san_list_covers_every_registry_ip_and_the_framework_hostnames():
                                  "localhost", "127.0.0.1")
     assert plan_of("alt").san == (
         "10.125.50.101", "10.125.50.102", "10.125.50.103", "10.125.50.104", "10.125.50.105",
-        "10.125.50.106", "lok8s.local", "lok8s.cache", "docker.io", "quay.io",
+        "10.125.50.106", "lok8s.local", "lok8s.cache", "localhost", "127.0.0.1", "docker.io", "quay.io",
         "registry.k8s.io", "ghcr.io")
     shared = plan_of("shared-tls")
     assert shared.san == ("10.125.201.2", "10.125.201.3", "docker.io", "quay.io")
+
+
+def test_build_and_cache_are_published_on_loopback_mirrors_when_asked():
+    alt = plan_of("alt")
+    assert [(r.role.value, r.publish, r.host_port) for r in alt.registries[:2]] == [
+        ("build", True, None), ("cache", True, None)]
+    assert not any(m.publish for m in alt.mirrors)
+    qa = plan_of("qa")
+    assert (qa.build.publish, qa.build.host_port, qa.cache.host_port) == (True, 5050, None)
+    shared = plan_shared(SharedStackConfig.model_validate(
+        {"publishMirrors": True, "mirrors": [{"name": "io-quay", "url": "https://quay.io"}]}), "shared")
+    assert [(m.publish, m.host_port) for m in shared.mirrors] == [(True, None)]
+    assert shared.san == ("10.125.200.3", "localhost", "127.0.0.1", "quay.io")
 
 
 def test_node_names_are_the_ones_kind_gives():

@@ -5,6 +5,7 @@ import pytest
 
 from kindreg import cli
 from kindreg.ops import status
+from kindreg.adapters.reach import HostRoutes
 from kindreg.adapters.engine import EngineError
 from tests.fake_engine import FakeEngine, node, registry
 from tests.helpers import plan_of
@@ -94,3 +95,25 @@ def test_status_cli_json(monkeypatch, capsys):
     monkeypatch.setattr(cli, "ENGINE", machine)
     assert cli.main(["status", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["shared"][1]["container"] == "lok8s-registry-io-ghcr"
+
+
+def test_status_shows_the_published_port_and_reaches_through_it_where_addresses_are_unreachable():
+    dev = plan_of("dev")
+    ports = {f"{dev.build.port}/tcp": [{"HostIp": "127.0.0.1", "HostPort": "32780"}]}
+    engine = FakeEngine([registry(dev.build, ports=ports), registry(dev.cache)])
+    found = status.collect(engine, HostRoutes(engine.endpoint(), connect=lambda host, port: False))
+    build, cache = found.projects["dev"]
+    assert (build.published, build.catalog) == ("127.0.0.1:32780", "http://127.0.0.1:32780/v2/_catalog")
+    assert (cache.published, cache.catalog) == (None, None)
+    assert status.render_table(found).endswith("lok8s-registry-cache  cache  10.125.125.102  running (healthy)  -     -         -      -")
+
+
+def test_status_keeps_container_addresses_where_the_host_routes_to_them():
+    dev = plan_of("dev")
+    ports = {f"{dev.build.port}/tcp": [{"HostIp": "127.0.0.1", "HostPort": "32780"}]}
+    asked = []
+    engine = FakeEngine([registry(dev.build, ports=ports), registry(dev.cache)])
+    found = status.collect(engine, HostRoutes(engine.endpoint(), connect=lambda host, port: asked.append(host) or True))
+    assert [r.catalog for r in found.projects["dev"]] == ["http://10.125.125.101/v2/_catalog",
+                                                          "http://10.125.125.102/v2/_catalog"]
+    assert asked == ["10.125.125.101"], "asked once per engine"

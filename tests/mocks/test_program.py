@@ -77,6 +77,7 @@ def test_shared_mirror_containers(shared_run):
     assert docker_io.inputs["volumes"] == [
         {"volumeName": "lok8s-registry-io-docker-data", "containerPath": "/var/lib/registry"}]
     assert docker_io.inputs["restart"] == "unless-stopped"
+    assert "ports" not in docker_io.inputs  # mirrors are published only with publishMirrors
     assert docker_io.inputs["image"] == "sha256:registry:3"
     assert docker_io.inputs["entrypoints"] == ["/bin/sh", "/etc/kindreg/registry/mirror.sh"]
     assert docker_io.inputs["healthcheck"]["tests"] == [
@@ -159,6 +160,8 @@ def test_dev_build_and_cache(dev_run):
     cache = dev_run.named("dev-cache-container")
     assert cache.inputs["networksAdvanced"][0]["ipv4Address"] == "10.125.125.102"
     assert labels(cache)["kindreg.role"] == "cache"
+    # Both on 127.0.0.1 only, on a port the engine picks (no `external`): two projects never collide.
+    assert build.inputs["ports"] == cache.inputs["ports"] == [{"internal": 80, "ip": "127.0.0.1"}]
     net = dev_run.named("dev-network")
     assert net.inputs["ipamConfigs"] == [
         {"subnet": "10.125.125.0/24", "gateway": "10.125.125.1", "ipRange": "10.125.125.128/25"}]
@@ -273,9 +276,9 @@ def test_tls_mints_one_certificate_for_the_plan_sans(tls_host):
     run = run_stack("qa", tls_project(mirrors=["quay.io"]), tls_host)
     mkcert = run.named("qa-tls-mkcert")
     assert mkcert.inputs["environment"]["KINDREG_SANS"] == (
-        "10.125.60.101 10.125.60.102 10.125.60.104 lok8s.local lok8s.cache quay.io")
+        "10.125.60.101 10.125.60.102 10.125.60.104 lok8s.local lok8s.cache localhost 127.0.0.1 quay.io")
     assert mkcert.inputs["triggers"] == [["10.125.60.101", "10.125.60.102", "10.125.60.104",
-                                          "lok8s.local", "lok8s.cache", "quay.io"]]
+                                          "lok8s.local", "lok8s.cache", "localhost", "127.0.0.1", "quay.io"]]
     assert mkcert.delete_before_replace is True
     assert "update" not in mkcert.inputs  # a SAN change re-mints (replaces), never patches
     assert mkcert.inputs["environment"]["KINDREG_TLS_DIR"] == str(tls_host.project_dir / ".kindreg/qa/tls")

@@ -147,7 +147,16 @@ class Docker:
         self.api.start(cid)
         if i.get("wait"):
             self._wait_healthy(cid, int(i.get("waitTimeout") or 60))
-        return cid, {**i, "id": cid}
+        return cid, {**i, "id": cid, **self._published(cid, i.get("ports"))}
+
+    def _published(self, cid: str, ports: Optional[list]) -> dict:
+        """A port with no `external` gets "a free random port" (the SDK's ContainerPort docs); the
+        provider reads the container back, so state holds the port the engine chose."""
+        if not ports:
+            return {}
+        bound = self.api.inspect_container(cid)["NetworkSettings"]["Ports"] or {}
+        return {"ports": [{**p, "external": p.get("external") or int(bound[f"{p['internal']}/tcp"][0]["HostPort"])}
+                          for p in ports]}
 
     def _wait_healthy(self, cid: str, timeout: int) -> None:
         deadline = time.time() + timeout

@@ -1,0 +1,140 @@
+"""The Docker Desktop case on the real engine: a host that cannot reach container addresses.
+
+On Docker Desktop (and Colima, rootless engines) the containers live in a VM or another network
+namespace, and only ports published on 127.0.0.1 are forwarded to the host. Here the "host" is a
+network namespace with nothing but loopback; the engine's socket is a file, so the docker CLI
+still reaches the engine, and a forwarder per published port stands in for Desktop's port
+forwarding. kindreg's host-side commands run in that namespace; the nodes stay where they are
+and keep pulling by in-network address.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kindreg.adapters.reach import published_port
+from tests.helpers import ROOT
+from tests.live.conftest import BIN, TEST_REPO, node_pull, stack_configs, write_stack_files
+from tests.netns import Netns
+
+pytestmark = pytest.mark.live
+
+FORWARDER = Path(__file__).parent.parent / "portfwd.py"
+STACK = "alt"
+
+
+@pytest.fixture(scope="module")
+def world(live, upstream):
+    config = stack_configs(live.images, upstream.port, names="kindreg-desk", projects="desk", net="10.214")[STACK]
+    config["kindreg:cluster"]["registries"]["publishMirrors"] = True
+    write_stack_files(live.workdir, {STACK: config})
+    return live.up(STACK, config)
+
+
+class Desktop:
+    """A namespace with only loopback, where the given ports of this host's 127.0.0.1 answer."""
+
+    def __init__(self, workdir: Path, ports: list[int]):
+        self.ns = Netns(f"kindreg-desk-{os.getpid()}", [])
+        self.host_side: list[subprocess.Popen] = []
+        sockets = workdir / "forward"
+        sockets.mkdir(exist_ok=True)
+        for port in ports:
+            sock = sockets / f"{port}.sock"
+            self.host_side.append(self._ready(subprocess.Popen(
+                [sys.executable, str(FORWARDER), f"unix:{sock}", f"tcp:127.0.0.1:{port}"],
+                stdout=subprocess.PIPE, start_new_session=True)))
+            self.ns.start([sys.executable, str(FORWARDER), f"tcp:127.0.0.1:{port}", f"unix:{sock}"],
+                          workdir / f"forward-{port}.log")
+        for port in ports:
+            self._wait_port(port)
+
+    @staticmethod
+    def _ready(proc: subprocess.Popen) -> subprocess.Popen:
+        assert proc.stdout.readline().strip() == b"ready"
+        return proc
+
+    def _wait_port(self, port: int) -> None:
+        deadline = time.time() + 10
+        while self.ns.run(f"curl -s -o /dev/null http://127.0.0.1:{port}/", check=False).returncode == 7:
+            assert time.time() < deadline, f"forwarder for {port} did not start"
+            time.sleep(0.1)
+
+    def kindreg(self, *args: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+        return subprocess.run(["ip", "netns", "exec", self.ns.name, sys.executable, "-m", "kindreg", *args],
+                              cwd=ROOT, env=env, capture_output=True, text=True)
+
+    def close(self) -> None:
+        for proc in self.host_side:  # only the forwarders this test started, by their PIDs
+            proc.terminate()
+            proc.wait(10)
+        self.ns.close()
+
+
+@pytest.fixture(scope="module")
+def desktop(live, world, upstream):
+    client = live.machine.client
+    containers = [client.api.inspect_container(r["container"]) for r in world["registries"]]
+    ports = [published_port(c, 80) for c in containers]
+    assert all(ports), "every registry of the stack is published (build, cache; mirrors with publishMirrors)"
+    host = Desktop(live.workdir, [*ports, upstream.port])
+    yield host
+    host.close()
+
+
+def registries(world) -> dict[str, dict]:
+    return {r["name"]: r for r in world["registries"]}
+
+
+def test_container_addresses_are_unreachable_there_and_published_ports_answer(world, desktop, live):
+    build = registries(world)["build"]
+    assert desktop.ns.run(f"curl -s -m 2 -o /dev/null {build['url']}/v2/", check=False).returncode != 0
+    port = published_port(live.machine.client.api.inspect_container(build["container"]), 80)
+    assert desktop.ns.run(f"curl -sf -m 5 -o /dev/null http://127.0.0.1:{port}/v2/", check=False).returncode == 0
+
+
+def test_status_reaches_every_registry_through_its_published_port(world, desktop, live):
+    out = desktop.kindreg("status", "--json", "--project-dir", str(live.workdir), "--stack", STACK)
+    assert out.returncode == 0, out.stderr
+    found = json.loads(out.stdout)["projects"][STACK]
+    assert sorted(r["name"] for r in found) == sorted(registries(world))
+    for r in found:
+        assert r["published"].startswith("127.0.0.1:"), r
+        assert r["catalog"] == f"http://{r['published']}/v2/_catalog", r
+        assert r["ip"] == registries(world)[r["name"]]["ip"], "the nodes' address is still reported"
+
+
+def test_doctor_says_what_it_changes(world, desktop, live):
+    out = desktop.kindreg("doctor", "--project-dir", str(live.workdir), "--stack", STACK)
+    assert "ok    container addresses are not reachable from this host (Docker Desktop, Colima or a rootless " \
+           "engine): cache, push and status go through the ports published on 127.0.0.1 (" in out.stdout, out.stdout
+    assert "cannot be reached from this host" not in out.stdout, out.stdout
+
+
+def test_cache_copies_through_the_published_port_and_nodes_pull_by_address(world, desktop, live, upstream):
+    image = f"127.0.0.1:{upstream.port}/{TEST_REPO}:2"
+    out = desktop.kindreg("cache", "--project-dir", str(live.workdir), "--stack", STACK, "--insecure-source", image)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.splitlines()[0].startswith("caching 1 image(s) in 127.0.0.1:"), out.stdout
+    code, pulled = node_pull(live.machine.client, world["nodes"][0], f"lok8s.cache/{TEST_REPO}:2")
+    assert code == 0, pulled
+
+
+def test_push_goes_through_the_published_port_and_lands_where_nodes_pull(world, desktop, live):
+    k8s = live.workdir / "k8s-desktop"
+    k8s.mkdir()
+    (k8s / "deployment.yaml").write_text("kind: Deployment\nmetadata: {name: desk}\n")
+    out = desktop.kindreg("push", "--project-dir", str(live.workdir), "--stack", STACK, str(k8s))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "to 127.0.0.1:" in out.stdout and "/k8s:dev (registry from the stack's build registry)" in out.stdout
+    build = registries(world)["build"]
+    tags = live.machine.client.containers.get(world["nodes"][0]).exec_run(
+        ["wget", "-qO-", f"{build['url']}/v2/k8s/tags/list"])
+    assert tags.exit_code == 0 and json.loads(tags.output)["tags"] == ["dev"], tags.output

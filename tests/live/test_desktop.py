@@ -1,11 +1,13 @@
-"""The Docker Desktop case on the real engine: a host that cannot reach container addresses.
+"""The Docker Desktop case on the real engine: a host that cannot reach container addresses,
+and an engine on a socket of its own.
 
 On Docker Desktop (and Colima, rootless engines) the containers live in a VM or another network
 namespace, and only ports published on 127.0.0.1 are forwarded to the host. Here the "host" is a
-network namespace with nothing but loopback; the engine's socket is a file, so the docker CLI
-still reaches the engine, and a forwarder per published port stands in for Desktop's port
-forwarding. kindreg's host-side commands run in that namespace; the nodes stay where they are
-and keep pulling by in-network address.
+network namespace with nothing but loopback, and a forwarder per published port stands in for
+Desktop's port forwarding. As on Desktop, the engine answers on a non-default socket only (the
+stack's `docker:host`): /run, where the default socket lives, is an empty tmpfs for the
+commands. kindreg's host-side commands run there; the nodes stay where they are and keep pulling
+by in-network address.
 """
 from __future__ import annotations
 
@@ -30,11 +32,27 @@ STACK = "alt"
 
 
 @pytest.fixture(scope="module")
-def world(live, upstream):
+def engine_socket(live):
+    """The engine on a socket of its own (a forwarder to the real one, started and stopped here)."""
+    sock = live.workdir / "engine" / "docker.sock"
+    sock.parent.mkdir()
+    real = (os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock").removeprefix("unix://")
+    proc = subprocess.Popen([sys.executable, str(FORWARDER), f"unix:{sock}", f"unix:{real}"],
+                            stdout=subprocess.PIPE, start_new_session=True)
+    assert proc.stdout.readline().strip() == b"ready"
+    yield f"unix://{sock}"
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def world(live, upstream, engine_socket):
     config = stack_configs(live.images, upstream.port, names="kindreg-desk", projects="desk", net="10.214")[STACK]
     config["kindreg:cluster"]["registries"]["publishMirrors"] = True
-    write_stack_files(live.workdir, {STACK: config})
-    return live.up(STACK, config)
+    outputs = live.up(STACK, config)
+    # What the commands read: the same stack, on the engine's own socket.
+    write_stack_files(live.workdir, {STACK: {**config, "docker:host": engine_socket}})
+    return outputs
 
 
 class Desktop:
@@ -66,10 +84,16 @@ class Desktop:
             assert time.time() < deadline, f"forwarder for {port} did not start"
             time.sleep(0.1)
 
+    def run(self, *argv: str) -> subprocess.CompletedProcess:
+        """argv in the namespace, with no DOCKER_HOST and the default engine socket hidden."""
+        env = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
+        env.update(PYTHONPATH=str(ROOT), PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+        hide = 'mount -t tmpfs kindreg-no-default-engine /run && exec "$0" "$@"'
+        return subprocess.run(["ip", "netns", "exec", self.ns.name, "unshare", "-m", "--propagation", "private",
+                               "sh", "-c", hide, *argv], cwd=ROOT, env=env, capture_output=True, text=True)
+
     def kindreg(self, *args: str) -> subprocess.CompletedProcess:
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-        return subprocess.run(["ip", "netns", "exec", self.ns.name, sys.executable, "-m", "kindreg", *args],
-                              cwd=ROOT, env=env, capture_output=True, text=True)
+        return self.run(sys.executable, "-m", "kindreg", *args)
 
     def close(self) -> None:
         for proc in self.host_side:  # only the forwarders this test started, by their PIDs
@@ -91,6 +115,11 @@ def desktop(live, world, upstream):
 
 def registries(world) -> dict[str, dict]:
     return {r["name"]: r for r in world["registries"]}
+
+
+def test_only_the_stacks_docker_host_reaches_the_engine_there(desktop, engine_socket):
+    assert desktop.run("docker", "version").returncode != 0
+    assert desktop.run("docker", "-H", engine_socket, "version").returncode == 0
 
 
 def test_container_addresses_are_unreachable_there_and_published_ports_answer(world, desktop, live):

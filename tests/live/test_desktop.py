@@ -24,6 +24,7 @@ from kindreg.adapters.reach import published_port
 from tests.helpers import ROOT
 from tests.live.conftest import BIN, TEST_REPO, node_pull, stack_configs, write_stack_files
 from tests.netns import Netns
+from tests.requirements import need_root, need_tools
 
 pytestmark = pytest.mark.live
 
@@ -104,6 +105,8 @@ class Desktop:
 
 @pytest.fixture(scope="module")
 def desktop(live, world, upstream):
+    need_tools("ip", "unshare", "curl")
+    need_root("network and mount namespaces")
     client = live.machine.client
     containers = [client.api.inspect_container(r["container"]) for r in world["registries"]]
     ports = [published_port(c, 80) for c in containers]

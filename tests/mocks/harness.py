@@ -189,6 +189,10 @@ def run_program(mocks: pmocks.Mocks, monitor: pmocks.MockMonitor, stack: str, co
                 host: program.Host, secret_keys: tuple = (), preview: bool = False,
                 logs: Optional[list] = None) -> dict:
     """Run the unmodified program against `mocks` (through `monitor`); its stack outputs."""
+    # set_mocks makes a new root Stack only when none is set, and the root is process-global
+    # state: without the reset, a stack run after another can be parented to the earlier one's
+    # Stack (seen once in a full run: the shared component under `kindreg-alt`).
+    pulumi.runtime.settings.reset_options(project="kindreg", stack=stack, preview=preview)
     pulumi.runtime.set_mocks(mocks, project="kindreg", stack=stack, preview=preview, monitor=monitor,
                              logger=_ListLogger(logs if logs is not None else []))
     pulumi.runtime.set_all_config({k: _config_value(v) for k, v in config.items()}, list(secret_keys))

@@ -17,7 +17,7 @@ KIND_WAIT = "120s"
 @dataclass
 class KindClusterArgs:
     cluster: str
-    kind_config: str  # rendered by kindreg.render.kind_config
+    kind_config: pulumi.Input[str]  # rendered by kindreg.render.kind_config (needs the tree's mountpoint)
     network: pulumi.Input[str]  # the project network (KIND_EXPERIMENTAL_DOCKER_NETWORK)
     network_id: pulumi.Input[str]  # changes exactly when that network is replaced
     shared_network: Optional[str]  # the shared registries network, in shared mode

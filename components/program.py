@@ -164,25 +164,31 @@ def build_project(plan: ProjectPlan, loaded: Loaded, host: Host) -> dict:
     cert = _certificate(plan, host)
     registries = ProjectRegistries(plan.stack, ProjectRegistriesArgs(
         plan=plan, credentials=creds, tls=cert.files if cert else None))
-    certs_dir = str(host.project_dir / plan.certs_dir)
     ca = host.ca.file() if plan.needs_ca else None
     ca_pem = files.read_text(Path(ca)) if ca else None  # mkcert's CA: outside the project
+    in_volume = plan.tree_in_volume(env.get("DOCKER_HOST"))
     tree = CertsTree(f"{plan.stack}-certs", CertsTreeArgs(
-        directory=certs_dir, files=render.hosts_files(plan), ca_source=ca,
-        ca_fingerprint=hashlib.sha256(ca_pem.encode()).hexdigest() if ca_pem else None))
+        stack=plan.stack, files=render.hosts_files(plan),
+        directory=None if in_volume else str(host.project_dir / plan.certs_dir),
+        volume=plan.certs_volume if in_volume else None, image=registries.image.image_id,
+        ca_source=ca, ca_fingerprint=hashlib.sha256(ca_pem.encode()).hexdigest() if ca_pem else None,
+        environment=env))
     outputs = {
         "project": plan.project,
         "network": plan.network.to_json(),
         "sharedNetwork": plan.shared.network.to_json() if plan.shared else None,
         "registries": [r.to_json() for r in plan.registries],
         "mirrors": [m.to_json() for m in plan.mirrors],
-        "certsDir": certs_dir,
+        # Where the tree is on the engine's machine (the nodes mount it): a host directory, or
+        # the directory of the volume `certsVolume` (a remote engine, or nodes.certsTree: volume).
+        "certsDir": tree.mountpoint,
+        "certsVolume": plan.certs_volume if in_volume else None,
         # Flux OCIRepository + Kustomization for what `kindreg push --stack` pushes.
         "flux": artifact.flux_manifests(plan, ca_pem if plan.build.tls else None, tag=plan_tag(loaded)),
     }
     if plan.nodes.enabled:
         cluster = KindCluster(plan.stack, KindClusterArgs(
-            cluster=plan.nodes.cluster, kind_config=render.kind_config(plan, certs_dir),
+            cluster=plan.nodes.cluster, kind_config=tree.mountpoint.apply(lambda path: render.kind_config(plan, path)),
             network=registries.network.name, network_id=registries.network.id,
             shared_network=plan.shared.network.name if plan.shared else None,
             registry_hosting=render.local_registry_hosting(plan),

@@ -26,8 +26,8 @@ class ProjectRegistries(pulumi.ComponentResource):
         super().__init__("kindreg:project:ProjectRegistries", name, None, opts)
         plan = args.plan
         self.network = common.network(f"{name}-network", plan.network, plan.stack, self)
-        image = common.registry_image(f"{name}-image", plan.build.image, self)
-        self.registries = registries(name, plan.registries, image.image_id, self.network.name,
+        self.image = common.registry_image(f"{name}-image", plan.build.image, self)
+        self.registries = registries(name, plan.registries, self.image.image_id, self.network.name,
                                      plan.delete_volumes, args.credentials, args.tls, self)
         self.register_outputs({"network": self.network.name,
                                "registries": [r.container.name for r in self.registries]})

@@ -15,8 +15,8 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 from typing import Callable, Optional
-from urllib.parse import urlsplit
 
+from kindreg.core.endpoint import is_local
 from kindreg.core.plan import PORTS
 from kindreg.core.vocabulary import PUBLISH_ADDRESS, Label
 
@@ -24,8 +24,6 @@ from .engine import label
 
 Connect = Callable[[str, int], bool]
 PROBE_TIMEOUT = 1.0
-LOCAL_SCHEMES = ("unix", "npipe", "fd")
-LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
 def tcp_connect(host: str, port: int) -> bool:
@@ -34,12 +32,6 @@ def tcp_connect(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
-
-
-def engine_is_local(endpoint: str) -> bool:
-    """A unix socket or named pipe, or TCP on loopback: the engine's 127.0.0.1 is this host's."""
-    parts = urlsplit(endpoint)
-    return parts.scheme in LOCAL_SCHEMES or (parts.scheme == "tcp" and parts.hostname in LOOPBACK_HOSTS)
 
 
 def published_port(container: dict, port: int) -> Optional[int]:
@@ -66,7 +58,7 @@ class HostRoutes:
     """Routes from this host to the registries of one engine (see the module's text)."""
 
     def __init__(self, endpoint: str, connect: Optional[Connect] = None):
-        self.local = engine_is_local(endpoint)
+        self.local = is_local(endpoint)
         self.endpoint = endpoint
         self._connect = connect or (lambda host, port: tcp_connect(host, port))
         self._direct: Optional[bool] = None

@@ -22,7 +22,7 @@ from pydantic_core import PydanticCustomError
 from . import grammar, imageref
 
 from .layout import DEFAULT_PROJECT_CIDR, DEFAULT_SHARED_CIDR
-from .vocabulary import DEFAULT_MIRROR_HOSTS, DEFAULT_MIRRORS, HOSTNAMES, KNOWN_UPSTREAMS, Role
+from .vocabulary import DEFAULT_MIRROR_HOSTS, DEFAULT_MIRRORS, HOSTNAMES, KNOWN_UPSTREAMS, Role, TreePlace
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 # Docker accepts these characters in network names.
@@ -367,6 +367,16 @@ class NodesSpec(Strict):
     control_planes: int = Field(default=1, ge=1, le=MAX_CONTROL_PLANES)
     workers: int = Field(default=0, ge=0, le=MAX_WORKERS)
     image: Optional[str] = None
+    certs_tree: TreePlace = TreePlace.AUTO
+
+    @field_validator("certs_tree", mode="before")
+    @classmethod
+    def _certs_tree(cls, v: object) -> object:
+        if isinstance(v, str) and v in tuple(TreePlace):
+            return TreePlace(v)
+        if isinstance(v, TreePlace):
+            return v
+        raise _fail("is not a place for the containerd tree; use " + ", ".join(f'"{p}"' for p in TreePlace))
 
     @field_validator("image")
     @classmethod

@@ -44,7 +44,7 @@ MANAGED = {
     "spec.network": ("name", "cidr"),
     "spec.registries": ("tls", "shared", "mirrors", "prefix", "image", "deleteVolumes", "hostPort",
                          "publishMirrors"),
-    "spec.nodes": ("controlPlane", "workers", "enabled", "image"),
+    "spec.nodes": ("controlPlane", "workers", "enabled", "image", "certsTree"),
     "spec.kubernetes": ("version",),
     "spec.cluster": ("domain",),
 }

@@ -12,14 +12,15 @@ from typing import Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 from pydantic.alias_generators import to_camel
 
-from . import layout
+from . import endpoint, layout
 from .grammar import LINUX_HOSTNAME_MAX
 from .config import MirrorSpec, ProjectConfig, SharedStackConfig
 from .errors import ConfigError, Problem, problem
 from .vocabulary import (BUILD_HOSTNAME, CACHE_HOSTNAME, DEFAULT_MIRROR_NAMES, DOCKER_LOGIN_SOURCE, HOSTNAMES,
-                         LOCAL_NAMES, STATE_DIR, Role, Scope)
+                         LOCAL_NAMES, STATE_DIR, Role, Scope, TreePlace)
 
 EXPORT_FORMAT = "kindreg/shared/v1"
+CERTS_VOLUME_SUFFIX = "containerd-certs"
 PORTS = {"http": 80, "https": 443}
 
 
@@ -223,6 +224,15 @@ class ProjectPlan(PlanModel):
     mirrors: tuple[RegistryPlan, ...]  # what the nodes pull through (shared or own)
     nodes: NodesPlan
     host_port: Optional[int] = None
+    # The containerd certs.d tree: the host directory `certs_dir`, or the Docker volume
+    # `certs_volume` (a remote engine: nothing of the project exists on its machine).
+    certs_volume: str
+    certs_tree: TreePlace = TreePlace.AUTO
+
+    def tree_in_volume(self, docker_host: Optional[str]) -> bool:
+        """Whether the tree is the volume, for an engine at `docker_host` (None: Docker's default)."""
+        return self.certs_tree is TreePlace.VOLUME or (
+            self.certs_tree is TreePlace.AUTO and not endpoint.is_local(docker_host))
 
     @property
     def role(self) -> Scope:
@@ -324,6 +334,7 @@ def plan_project(cfg: ProjectConfig, stack: str, shared: Optional[SharedExport],
         stack=stack, project=cfg.project, tls=regs.tls, delete_volumes=regs.delete_volumes,
         network=net, shared=shared if cfg.shared_mode else None, registries=tuple(owned),
         mirrors=tuple(mirrors), nodes=nodes, host_port=regs.host_port,
+        certs_volume=f"{name_prefix}-{CERTS_VOLUME_SUFFIX}", certs_tree=cfg.nodes.certs_tree,
     )
 
 

@@ -11,7 +11,7 @@ import tomlkit
 import yaml
 
 from .plan import ProjectPlan, RegistryPlan, SharedPlan
-from .vocabulary import (BUILD_HOSTNAME, MANAGED_VALUE, NETWORK_ROLE, NODE_CA, NODE_CERTS_D, Label,
+from .vocabulary import (BUILD_HOSTNAME, CERTS_ROLE, MANAGED_VALUE, NETWORK_ROLE, NODE_CA, NODE_CERTS_D, Label,
                          Role, Scope)
 
 CONF_DIR = "/etc/kindreg/registry"  # inside a registry container
@@ -237,13 +237,16 @@ def hosts_files(plan: ProjectPlan) -> dict[str, str]:
 
 # ---------------------------------------------------------------- kind
 
-def kind_config(plan: ProjectPlan, certs_dir: str) -> str:
+def kind_config(plan: ProjectPlan, tree_path: str) -> str:
     """kind's cluster config: nodes with the certs.d tree mounted where containerd reads it.
 
+    `tree_path` is the tree volume's directory on the engine's machine: kind mounts host paths
+    only (it makes a bare volume name a path under its working directory), and a volume's
+    mountpoint is a path that exists wherever the engine runs.
     kind >= v0.27 node images already set containerd's config_path to /etc/containerd/certs.d,
     so no containerdConfigPatches are added (they would be wrong for containerd 2.x).
     """
-    mount = {"hostPath": certs_dir, "containerPath": NODE_CERTS_D, "readOnly": True}
+    mount = {"hostPath": tree_path, "containerPath": NODE_CERTS_D, "readOnly": True}
 
     def node(role: str) -> dict:
         image = {"image": plan.nodes.image} if plan.nodes.image else {}
@@ -297,6 +300,11 @@ def volume_labels(reg: RegistryPlan) -> dict[str, str]:
     return {k: v for k, v in registry_labels(reg).items() if k in keep}
 
 
-def network_labels(scope: Scope, stack: str) -> dict[str, str]:
+def network_labels(scope: Scope, stack: str, role: str = NETWORK_ROLE) -> dict[str, str]:
     return {Label.MANAGED.value: MANAGED_VALUE, Label.SCOPE.value: scope.value,
-            Label.STACK.value: stack, Label.ROLE.value: NETWORK_ROLE}
+            Label.STACK.value: stack, Label.ROLE.value: role}
+
+
+def certs_volume_labels(stack: str) -> dict[str, str]:
+    """The containerd tree's volume: a project's, labelled like its network."""
+    return network_labels(Scope.PROJECT, stack, CERTS_ROLE)

@@ -6,7 +6,19 @@ script is a constant that Pulumi diffs only when its meaning changes.
 """
 from __future__ import annotations
 
+import shlex
+
+from . import vocabulary as _words
+
+# The short-lived containers that write the certs.d volume carry kindreg's label.
+CERTS_HELPER_LABEL = f"{_words.Label.MANAGED.value}={_words.MANAGED_VALUE}"
+
 # ---------------------------------------------------------------- containerd certs.d tree
+
+# The scripts below work on the tree at $KINDREG_CERTS_DIR. The tree itself is a Docker volume
+# (no path on the engine's machine to provide, local or remote), so the Command resources run
+# them inside a short-lived container of the stack's registry image that mounts the volume,
+# started through the stack's engine: the VOLUME_* scripts.
 
 CERTS_DIR_CREATE = 'mkdir -p "$KINDREG_CERTS_DIR"\n'
 # Only an empty tree is removed: the files are resources of their own, deleted before it.
@@ -33,9 +45,10 @@ fi
 rmdir "$KINDREG_CERTS_DIR/$KINDREG_HOST" 2>/dev/null || true
 """
 
+# `cat`, not `cp`: inside the volume's container the source is the container's stdin.
 CA_COPY = """set -eu
 mkdir -p "$KINDREG_CERTS_DIR/.ca"
-cp "$KINDREG_CA_SOURCE" "$KINDREG_CERTS_DIR/.ca/.rootCA.pem.$$"
+cat "$KINDREG_CA_SOURCE" > "$KINDREG_CERTS_DIR/.ca/.rootCA.pem.$$"
 mv -f "$KINDREG_CERTS_DIR/.ca/.rootCA.pem.$$" "$KINDREG_CERTS_DIR/.ca/rootCA.pem"
 """
 
@@ -46,6 +59,28 @@ if [ -f "$file" ] && [ "$(sha256sum "$file" | cut -d' ' -f1)" = "$KINDREG_CA_SHA
 fi
 rmdir "$KINDREG_CERTS_DIR/.ca" 2>/dev/null || true
 """
+
+# Where the tree is mounted in the container that changes it.
+VOLUME_MOUNT = "/certs.d"
+
+
+def _in_tree_volume(script: str, ca_from_stdin: bool = False) -> str:
+    """`script`, run in a container that mounts the tree's volume ($KINDREG_CERTS_VOLUME), from
+    the registry image ($KINDREG_IMAGE), through the engine in DOCKER_HOST. Values cross only
+    as environment variables (`-e NAME` copies NAME from this environment); `script` is a
+    constant, quoted once here. With `ca_from_stdin` the container reads the CA on its stdin."""
+    ca_env, ca_stdin = (" -e KINDREG_CA_SOURCE=/dev/stdin", ' < "$KINDREG_CA_SOURCE"') if ca_from_stdin else ("", "")
+    return (f"exec docker run --rm -i --network none --label {CERTS_HELPER_LABEL} "
+            f"-e KINDREG_HOST -e KINDREG_CONTENT -e KINDREG_CA_SHA256 -e KINDREG_CERTS_DIR={VOLUME_MOUNT}{ca_env} "
+            f'-v "$KINDREG_CERTS_VOLUME:{VOLUME_MOUNT}" --entrypoint sh "$KINDREG_IMAGE" '
+            f"-c {shlex.quote(script)}{ca_stdin}\n")
+
+
+VOLUME_HOSTS_FILE_WRITE = _in_tree_volume(HOSTS_FILE_WRITE)
+VOLUME_HOSTS_FILE_DELETE = _in_tree_volume(HOSTS_FILE_DELETE)
+VOLUME_CA_COPY = _in_tree_volume(CA_COPY, ca_from_stdin=True)
+VOLUME_CA_DELETE = _in_tree_volume(CA_DELETE)
+
 
 # ---------------------------------------------------------------- TLS certificate (mkcert)
 

@@ -22,8 +22,10 @@ class Role(StrEnum):
         return self is not Role.MIRROR
 
 
-# The label value of networks (a network is not a registry, but carries the same labels).
+# The label values of what is not a registry but carries the same labels: networks, and the
+# volume holding a project's containerd certs.d tree.
 NETWORK_ROLE = "network"
+CERTS_ROLE = "containerd-certs"
 
 
 class Scope(StrEnum):
@@ -33,6 +35,14 @@ class Scope(StrEnum):
 
     SHARED = "shared"
     PROJECT = "project"
+
+
+class TreePlace(StrEnum):
+    """Where a project's containerd certs.d tree lives (`nodes.certsTree`)."""
+
+    AUTO = "auto"  # a host directory with a local engine, a volume with a remote one
+    DIRECTORY = "directory"  # a host directory, bind-mounted into the nodes as it is
+    VOLUME = "volume"  # a Docker volume written through the engine; nodes mount its directory
 
 
 class Label(StrEnum):

@@ -47,13 +47,13 @@ def shared_config(registry_image: str, port: int, names: tuple[str, ...] = ("io-
 
 
 def project_config(name: str, slot: int, registry_image: str, node_image: str, port: int, *,
-                   shared: bool = True, tls: bool = False, workers: int = 1) -> dict:
+                   shared: bool = True, tls: bool = False, workers: int = 1, certs_tree: str = "auto") -> dict:
     regs = {"image": registry_image, "tls": tls, "shared": {"enabled": shared}}
     if not shared:
         regs["mirrors"] = [mirror("io-docker", "docker.io", port, f"{NET}.{slot}.1")]
     return {"kindreg:cluster": {
         "name": f"eng-{name}", "network": {"name": f"{PREFIX}-{name}", "cidr": f"{NET}.{slot}.0/24"},
-        "registries": regs, "nodes": {"workers": workers, "image": node_image}}}
+        "registries": regs, "nodes": {"workers": workers, "image": node_image, "certsTree": certs_tree}}}
 
 
 @pytest.fixture(scope="module")
@@ -84,13 +84,15 @@ def configs(test_images, upstream):
     return {
         "shared": shared_config(registry, upstream.port),
         "dev": project_config("dev", 125, registry, node, upstream.port),
-        "tls": project_config("tls", 60, registry, node, upstream.port, tls=True),
+        # The tree in a volume written through the engine (what a remote engine gets), CA included.
+        "tls": project_config("tls", 60, registry, node, upstream.port, tls=True, certs_tree="volume"),
         "alt": project_config("alt", 50, registry, node, upstream.port, shared=False),
     }
 
 
 def certs(machine: EngineProject, stack: str) -> Path:
-    return machine.dir / ".kindreg" / stack / "certs.d"
+    """The tree: the volume's directory on this machine (the engine is local to the tests)."""
+    return Path(machine.outputs(stack)["certsDir"])
 
 
 def hosts_toml(machine: EngineProject, stack: str, host: str) -> dict:
@@ -152,6 +154,24 @@ def test_up_from_nothing_builds_every_stack(world, engine):
         check_nodes(engine, world, stack, shared=stack != "alt")
     # The project read the shared stack's outputs from real state.
     assert world.outputs("dev")["mirrors"][0]["container"] == f"{PREFIX}-registry-io-docker"
+
+
+def test_the_tree_in_a_volume_is_written_through_the_engine_and_read_by_the_nodes(world, engine):
+    """nodes.certsTree: volume (what a remote engine gets): no host directory, the nodes pull
+    through TLS registries with the CA copy that went in on the helper's stdin."""
+    out = world.outputs("tls")
+    volume = engine.volumes.get(out["certsVolume"])
+    assert out["certsVolume"] == f"{PREFIX}-tls-containerd-certs"
+    assert out["certsDir"] == volume.attrs["Mountpoint"]
+    assert volume.attrs["Labels"]["kindreg.role"] == "containerd-certs"
+    assert not (world.dir / ".kindreg" / "tls" / "certs.d").exists()
+    pushed = push_to(engine, out["registries"][0]["ip"], "keep/tls", "1")
+    assert pulled_from(world, engine, "tls", "lok8s.local/keep/tls:1") == pushed
+    node = engine.containers.get(out["nodes"][0])
+    ca = node.exec_run(["cat", "/etc/containerd/certs.d/.ca/rootCA.pem"]).output
+    assert ca == (Path(world.env["CAROOT"]) / "rootCA.pem").read_bytes()
+    helpers = engine.containers.list(all=True, filters={"label": "kindreg.managed=true", "ancestor": out["registries"][0]["image"]})
+    assert not [c.name for c in helpers if not c.name.startswith(PREFIX)], "the writing containers are gone"
 
 
 def test_a_second_preview_has_nothing_to_do(world):
@@ -360,6 +380,7 @@ def test_destroy_removes_what_each_stack_owns_and_keeps_the_caches(world, engine
     assert left == []
     assert engine.volumes.get(f"{PREFIX}-registry-io-docker-data")
     assert not any(n.name.startswith(PREFIX) for n in engine.networks.list())
+    assert not engine.volumes.list(filters={"label": "kindreg.role=containerd-certs"}), "the tree volume goes with its stack"
 
 
 # ---------------------------------------------------------------- helpers

@@ -28,7 +28,7 @@ RECIPE_VERSION = "1"
 LIBS = ("/lib/x86_64-linux-gnu/libc.so.6", "/lib64/ld-linux-x86-64.so.2")
 BUSYBOX_APPLETS = ("sh", "wget", "cat", "kill", "sleep", "mkdir", "rm", "ls", "tr", "grep", "cut",
                    "sort", "head", "echo", "printf", "ps", "mv", "cp", "du", "find", "test", "[", "env",
-                   "timeout")
+                   "timeout", "rmdir", "sha256sum")
 
 NODE_CONTAINERD_CONFIG = """version = 3
 # As in kind's node images (kind >= v0.27, containerd 2.x): registry hosts come from this directory.

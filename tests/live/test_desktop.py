@@ -50,6 +50,8 @@ def engine_socket(live):
 def world(live, upstream, engine_socket):
     config = stack_configs(live.images, upstream.port, names="kindreg-desk", projects="desk", net="10.214")[STACK]
     config["kindreg:cluster"]["registries"]["publishMirrors"] = True
+    # As with a remote engine: the containerd tree in a volume written through the engine.
+    config["kindreg:cluster"]["nodes"]["certsTree"] = "volume"
     outputs = live.up(STACK, config)
     # What the commands read: the same stack, on the engine's own socket.
     write_stack_files(live.workdir, {STACK: {**config, "docker:host": engine_socket}})
@@ -118,6 +120,16 @@ def desktop(live, world, upstream):
 
 def registries(world) -> dict[str, dict]:
     return {r["name"]: r for r in world["registries"]}
+
+
+def test_the_tree_is_a_volume_and_no_host_directory(world, live):
+    assert world["certsVolume"] == "kindreg-desk-alt-containerd-certs"
+    mountpoint = live.machine.client.volumes.get(world["certsVolume"]).attrs["Mountpoint"]
+    assert world["certsDir"] == mountpoint
+    assert not (live.workdir / ".kindreg" / STACK / "certs.d").exists()
+    node = live.machine.client.containers.get(world["nodes"][0])
+    mounts = {m["Destination"]: m["Source"] for m in node.attrs["Mounts"]}
+    assert mounts["/etc/containerd/certs.d"] == mountpoint
 
 
 def test_only_the_stacks_docker_host_reaches_the_engine_there(desktop, engine_socket):

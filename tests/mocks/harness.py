@@ -154,6 +154,8 @@ class KindregMocks(pmocks.Mocks):
                           "secretOutputNames": []}
         if args.typ == "docker:index/remoteImage:RemoteImage":
             state["imageId"] = f"sha256:{args.inputs['name']}"
+        if args.typ == "docker:index/volume:Volume":  # as the engine reports it (docker volume inspect)
+            state["mountpoint"] = f"/var/lib/docker/volumes/{args.inputs['name']}/_data"
         if args.typ == "command:local:Command":
             state["stdout"] = f"stdout-of-{args.name}"
             state["stderr"] = ""

@@ -6,6 +6,8 @@ import copy
 import pytest
 import yaml
 
+from kindreg.core import scripts
+
 from kindreg.core import render
 from components.common import python_step_environment
 from kindreg.adapters.files import read_text
@@ -448,6 +450,37 @@ def test_commands_use_the_docker_host_of_the_stack(host, shared_outputs):
         assert run.named(name).inputs["environment"]["DOCKER_HOST"] == "ssh://builder@remote-docker"
     shared = run_stack("shared", {**stack_config("shared"), "docker:host": "tcp://10.0.0.5:2376"}, host)
     assert shared.named("shared-guard").inputs["environment"]["DOCKER_HOST"] == "tcp://10.0.0.5:2376"
+
+
+def test_with_a_remote_engine_the_tree_is_a_volume_written_through_the_engine(host, shared_outputs):
+    """Nothing of the project exists on an ssh:// engine's machine: no host path anywhere."""
+    run = run_stack("dev", {**stack_config("dev"), "docker:host": "ssh://builder@remote-docker"}, host,
+                    stack_outputs=shared_outputs)
+    volume = run.named("dev-certs-volume")
+    assert volume.inputs["name"] == "lok8s-containerd-certs" and not volume.retain_on_delete
+    assert {x["label"]: x["value"] for x in volume.inputs["labels"]} == {
+        "kindreg.managed": "true", "kindreg.scope": "project", "kindreg.stack": "dev", "kindreg.role": "containerd-certs"}
+    docker_io = next(c for c in run.of_type(COMMAND) if c.inputs.get("environment", {}).get("KINDREG_HOST") == "docker.io")
+    env = docker_io.inputs["environment"]
+    assert (env["KINDREG_CERTS_VOLUME"], env["KINDREG_IMAGE"], env["DOCKER_HOST"]) == (
+        "lok8s-containerd-certs", "sha256:registry:3", "ssh://builder@remote-docker")
+    assert "KINDREG_CERTS_DIR" not in env
+    assert (docker_io.inputs["create"], docker_io.inputs["delete"]) == (
+        scripts.VOLUME_HOSTS_FILE_WRITE, scripts.VOLUME_HOSTS_FILE_DELETE)
+    assert docker_io.inputs["triggers"] == ["lok8s-containerd-certs", "docker.io/hosts.toml"]
+    assert volume.urn in docker_io.dependencies
+    kind = yaml.safe_load(run.named("dev-kind").inputs["stdin"])
+    # kind mounts host paths only: the volume's own directory on the engine's machine.
+    assert {m["hostPath"] for n in kind["nodes"] for m in n["extraMounts"]} == {
+        "/var/lib/docker/volumes/lok8s-containerd-certs/_data"}
+    assert run.outputs["certsDir"] == "/var/lib/docker/volumes/lok8s-containerd-certs/_data"
+    assert run.outputs["certsVolume"] == "lok8s-containerd-certs"
+    assert not any(str(host.project_dir) in repr(r.inputs) for r in run.resources), "no host path reaches the engine"
+
+
+def test_with_a_local_engine_the_tree_stays_a_host_directory(dev_run, host):
+    assert not dev_run.of_type(VOLUME) or "dev-certs-volume" not in {r.name for r in dev_run.resources}
+    assert dev_run.outputs["certsVolume"] is None
 
 
 def hosts_commands(run) -> dict:

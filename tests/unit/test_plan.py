@@ -213,3 +213,23 @@ def test_an_explicit_address_must_be_a_mirror_address_of_the_subnet():
     with pytest.raises(ConfigError) as err:
         shared_plan([{"name": "x", "url": "https://x.example", "address": "10.125.200.200"}])
     assert 'mirrors[0].address: "10.125.200.200" is outside the mirrors\' addresses of the shared subnet' in err.value.render()
+
+
+@pytest.mark.parametrize("setting, docker_host, in_volume", [
+    ("auto", None, False), ("auto", "unix:///Users/me/.docker/run/docker.sock", False),
+    ("auto", "ssh://me@builder", True), ("auto", "tcp://10.0.0.5:2376", True),
+    ("directory", "ssh://me@builder", False), ("volume", None, True),
+])
+def test_the_containerd_tree_is_a_volume_where_the_engine_cannot_see_this_machine(setting, docker_host, in_volume):
+    config = read_stack_config(PROJECT, "dev", read_text)
+    config["kindreg:cluster"]["nodes"]["certsTree"] = setting
+    plan = plan_loaded(from_config_map(config, "dev", "dev", PROJECT, read_text), PROJECT, read_text)
+    assert plan.tree_in_volume(docker_host) is in_volume
+    assert plan.certs_volume == "lok8s-containerd-certs"
+
+
+def test_certs_tree_takes_only_its_three_places():
+    from kindreg.core.config import NodesSpec
+    from pydantic import ValidationError
+    with pytest.raises(ValidationError, match='is not a place for the containerd tree; use "auto", "directory", "volume"'):
+        NodesSpec.model_validate({"certsTree": "nfs"})

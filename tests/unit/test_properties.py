@@ -63,7 +63,7 @@ def check_files(plan) -> None:
                 doc = yaml.safe_load(content)
                 if reg.upstream:
                     assert doc["proxy"]["remoteurl"] == reg.upstream if "proxy" in doc else True
-    if hasattr(plan, "certs_dir"):
+    if hasattr(plan, "certs_volume"):
         for path, content in render.hosts_files(plan).items():
             directory = path.removesuffix("/hosts.toml")
             assert directory and "/" not in directory and directory not in (".", "..")

@@ -1,7 +1,8 @@
 """How the host's commands reach a registry: its address, its published port, or not at all."""
 import pytest
 
-from kindreg.adapters.reach import HostRoutes, Route, engine_is_local, published_port
+from kindreg.adapters.reach import HostRoutes, Route, published_port
+from kindreg.core.endpoint import is_local
 from tests.fake_engine import registry
 from tests.helpers import plan_of
 
@@ -12,10 +13,10 @@ PUBLISHED = {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "32768"}]}
 @pytest.mark.parametrize("endpoint, local", [
     ("unix:///var/run/docker.sock", True), ("unix:///Users/me/.docker/run/docker.sock", True),
     ("npipe:////./pipe/docker_engine", True), ("tcp://127.0.0.1:2375", True), ("tcp://localhost:2376", True),
-    ("tcp://10.0.0.5:2376", False), ("ssh://me@builder", False), ("ssh://me@localhost", False),
+    ("tcp://10.0.0.5:2376", False), ("ssh://me@builder", False), ("ssh://me@localhost", False), (None, True),
 ])
 def test_which_engines_share_this_hosts_loopback(endpoint, local):
-    assert engine_is_local(endpoint) is local
+    assert is_local(endpoint) is local
 
 
 def test_published_port_is_read_from_the_engine():

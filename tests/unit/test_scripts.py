@@ -259,3 +259,52 @@ def test_guard_fails_closed_when_the_engine_cannot_be_asked(monkeypatch, capsys)
     monkeypatch.setenv("KINDREG_NETWORK", "lok8s-registries")
     assert guard.main(engine) == 1
     assert "could not be checked" in capsys.readouterr().err
+
+
+# A docker that runs `docker run ... -v VOLUME:/certs.d ... --entrypoint sh IMAGE -c SCRIPT` here,
+# with the volume as a directory under $VOLUMES: what the tree's Commands run, minus the engine.
+FAKE_DOCKER_RUN = r'''
+vol=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    run|--rm|-i) shift ;;
+    --network|--label) shift 2 ;;
+    -e) case "$2" in *=*) export "$2" ;; esac; shift 2 ;;
+    -v) vol="${2%%:*}"; [ "${2#*:}" = /certs.d ] || exit 9; shift 2 ;;
+    --entrypoint) shift 3 ;;
+    *) break ;;
+  esac
+done
+[ "$KINDREG_CERTS_DIR" = /certs.d ] || exit 8
+export KINDREG_CERTS_DIR="$VOLUMES/$vol"
+exec sh "$@"
+'''
+
+
+def test_volume_scripts_write_the_tree_through_a_container_that_mounts_it(tmp):
+    fake(tmp / "bin", "docker", FAKE_DOCKER_RUN)
+    content = 'server = "https://quay.io"\n# a value with \'quotes\', $(no expansion) and "more"\n'
+    env = {"VOLUMES": str(tmp / "volumes"), "KINDREG_CERTS_VOLUME": "dev-certs", "KINDREG_IMAGE": "sha256:r",
+           "KINDREG_HOST": "quay.io", "KINDREG_CONTENT": content}
+    assert run(scripts.VOLUME_HOSTS_FILE_WRITE, tmp, env).returncode == 0
+    written = tmp / "volumes" / "dev-certs" / "quay.io" / "hosts.toml"
+    assert written.read_text() == content
+    assert calls(tmp)[0].startswith("docker run --rm -i --network none --label kindreg.managed=true ")
+    assert content not in calls(tmp)[0], "the content crosses as an environment variable, not an argument"
+    assert run(scripts.VOLUME_HOSTS_FILE_DELETE, tmp, {**env, "KINDREG_CONTENT": "older"}).returncode == 0
+    assert written.exists(), "a file this resource did not write stays"
+    assert run(scripts.VOLUME_HOSTS_FILE_DELETE, tmp, env).returncode == 0
+    assert not written.parent.exists()
+
+
+def test_volume_ca_copy_reads_the_ca_on_stdin(tmp):
+    fake(tmp / "bin", "docker", FAKE_DOCKER_RUN)
+    ca = tmp / "rootCA.pem"
+    ca.write_text("CA PEM\n")
+    env = {"VOLUMES": str(tmp / "volumes"), "KINDREG_CERTS_VOLUME": "v", "KINDREG_IMAGE": "i",
+           "KINDREG_CA_SOURCE": str(ca), "KINDREG_CA_SHA256": hashlib.sha256(b"CA PEM\n").hexdigest()}
+    assert run(scripts.VOLUME_CA_COPY, tmp, env).returncode == 0
+    assert (tmp / "volumes" / "v" / ".ca" / "rootCA.pem").read_text() == "CA PEM\n"
+    assert str(ca) not in calls(tmp)[0], "the host path of the CA never reaches the container"
+    assert run(scripts.VOLUME_CA_DELETE, tmp, env).returncode == 0
+    assert not (tmp / "volumes" / "v" / ".ca").exists()

@@ -21,18 +21,21 @@ def endpoint(spec: str) -> tuple[int, object]:
     return socket.AF_INET, (host, int(port))
 
 
-def pump(src: socket.socket, dst: socket.socket) -> None:
+def pump(src: socket.socket, dst: socket.socket, done: threading.Semaphore) -> None:
+    """One direction. Its end is passed on as a half-close, so the other direction still
+    carries the answer (`docker run -i` closes its stdin and then reads the exit code)."""
     try:
         while data := src.recv(65536):
             dst.sendall(data)
     except OSError:
         pass
-    finally:
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+    try:
+        dst.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+    if not done.acquire(blocking=False):  # the second direction to finish closes both
+        src.close()
+        dst.close()
 
 
 def serve(listen: str, target: str) -> None:
@@ -52,8 +55,9 @@ def serve(listen: str, target: str) -> None:
         except OSError:
             client.close()
             continue
+        done = threading.Semaphore(1)
         for a, b in ((client, upstream), (upstream, client)):
-            threading.Thread(target=pump, args=(a, b), daemon=True).start()
+            threading.Thread(target=pump, args=(a, b, done), daemon=True).start()
 
 
 if __name__ == "__main__":

@@ -4,10 +4,11 @@ and an engine on a socket of its own.
 On Docker Desktop (and Colima, rootless engines) the containers live in a VM or another network
 namespace, and only ports published on 127.0.0.1 are forwarded to the host. Here the "host" is a
 network namespace with nothing but loopback, and a forwarder per published port stands in for
-Desktop's port forwarding. As on Desktop, the engine answers on a non-default socket only (the
-stack's `docker:host`): /run, where the default socket lives, is an empty tmpfs for the
-commands. kindreg's host-side commands run there; the nodes stay where they are and keep pulling
-by in-network address.
+Desktop's port forwarding. As on Desktop, the engine answers on a non-default socket: the
+stack's `docker:host` names it for everything the program runs (kind, the containerd tree, here
+in a volume as a remote engine gets it) and for the commands, which run with /run, where the
+default socket lives, hidden under an empty tmpfs. The nodes stay where they are and keep
+pulling by in-network address.
 """
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import pytest
+import yaml
 
 from kindreg.adapters.reach import published_port
 from tests.helpers import ROOT
@@ -52,10 +55,11 @@ def world(live, upstream, engine_socket):
     config["kindreg:cluster"]["registries"]["publishMirrors"] = True
     # As with a remote engine: the containerd tree in a volume written through the engine.
     config["kindreg:cluster"]["nodes"]["certsTree"] = "volume"
-    outputs = live.up(STACK, config)
-    # What the commands read: the same stack, on the engine's own socket.
-    write_stack_files(live.workdir, {STACK: {**config, "docker:host": engine_socket}})
-    return outputs
+    # The engine on its own socket for everything the program runs (kind, the tree, the
+    # connect step) and for the commands that read the stack file.
+    config = {**config, "docker:host": engine_socket}
+    write_stack_files(live.workdir, {STACK: config})
+    return live.up(STACK, config)
 
 
 class Desktop:
@@ -87,16 +91,18 @@ class Desktop:
             assert time.time() < deadline, f"forwarder for {port} did not start"
             time.sleep(0.1)
 
-    def run(self, *argv: str) -> subprocess.CompletedProcess:
-        """argv in the namespace, with no DOCKER_HOST and the default engine socket hidden."""
+    def run(self, *argv: str, docker_host: Optional[str] = None) -> subprocess.CompletedProcess:
+        """argv in the namespace, with the default engine socket hidden and DOCKER_HOST only if given."""
         env = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
         env.update(PYTHONPATH=str(ROOT), PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+        if docker_host:
+            env["DOCKER_HOST"] = docker_host
         hide = 'mount -t tmpfs kindreg-no-default-engine /run && exec "$0" "$@"'
         return subprocess.run(["ip", "netns", "exec", self.ns.name, "unshare", "-m", "--propagation", "private",
                                "sh", "-c", hide, *argv], cwd=ROOT, env=env, capture_output=True, text=True)
 
-    def kindreg(self, *args: str) -> subprocess.CompletedProcess:
-        return self.run(sys.executable, "-m", "kindreg", *args)
+    def kindreg(self, *args: str, docker_host: Optional[str] = None) -> subprocess.CompletedProcess:
+        return self.run(sys.executable, "-m", "kindreg", *args, docker_host=docker_host)
 
     def close(self) -> None:
         for proc in self.host_side:  # only the forwarders this test started, by their PIDs
@@ -135,6 +141,17 @@ def test_the_tree_is_a_volume_and_no_host_directory(world, live):
 def test_only_the_stacks_docker_host_reaches_the_engine_there(desktop, engine_socket):
     assert desktop.run("docker", "version").returncode != 0
     assert desktop.run("docker", "-H", engine_socket, "version").returncode == 0
+
+
+def test_without_docker_host_in_the_stack_the_commands_use_DOCKER_HOST(world, desktop, live, engine_socket, tmp_path):
+    config = yaml.safe_load((live.workdir / f"Pulumi.{STACK}.yaml").read_text())["config"]
+    del config["docker:host"]
+    write_stack_files(tmp_path, {STACK: config})
+    assert desktop.kindreg("status", "--project-dir", str(tmp_path), "--stack", STACK).returncode == 1
+    out = desktop.kindreg("status", "--json", "--project-dir", str(tmp_path), "--stack", STACK,
+                          docker_host=engine_socket)
+    assert out.returncode == 0, out.stderr
+    assert len(json.loads(out.stdout)["projects"][STACK]) == len(world["registries"])
 
 
 def test_container_addresses_are_unreachable_there_and_published_ports_answer(world, desktop, live):

@@ -76,6 +76,7 @@ class CertsTree(pulumi.ComponentResource):
                 environment={**base, "KINDREG_CA_SOURCE": args.ca_source,
                              "KINDREG_CA_SHA256": args.ca_fingerprint},
                 triggers=[where], opts=under_root)
+        self.volume_name = args.volume  # None: the tree is the host directory
         self.ready = [root, *self.files.values(), *([self.ca] if self.ca else [])]
         self.register_outputs({"root": where, "files": sorted(args.files)})
 

@@ -166,13 +166,7 @@ def build_project(plan: ProjectPlan, loaded: Loaded, host: Host) -> dict:
         plan=plan, credentials=creds, tls=cert.files if cert else None))
     ca = host.ca.file() if plan.needs_ca else None
     ca_pem = files.read_text(Path(ca)) if ca else None  # mkcert's CA: outside the project
-    in_volume = plan.tree_in_volume(env.get("DOCKER_HOST"))
-    tree = CertsTree(f"{plan.stack}-certs", CertsTreeArgs(
-        stack=plan.stack, files=render.hosts_files(plan),
-        directory=None if in_volume else str(host.project_dir / plan.certs_dir),
-        volume=plan.certs_volume if in_volume else None, image=registries.image.image_id,
-        ca_source=ca, ca_fingerprint=hashlib.sha256(ca_pem.encode()).hexdigest() if ca_pem else None,
-        environment=env))
+    tree = _certs_tree(plan, registries, host, env, ca, ca_pem)
     outputs = {
         "project": plan.project,
         "network": plan.network.to_json(),
@@ -182,7 +176,7 @@ def build_project(plan: ProjectPlan, loaded: Loaded, host: Host) -> dict:
         # Where the tree is on the engine's machine (the nodes mount it): a host directory, or
         # the directory of the volume `certsVolume` (a remote engine, or nodes.certsTree: volume).
         "certsDir": tree.mountpoint,
-        "certsVolume": plan.certs_volume if in_volume else None,
+        "certsVolume": tree.volume_name,
         # Flux OCIRepository + Kustomization for what `kindreg push --stack` pushes.
         "flux": artifact.flux_manifests(plan, ca_pem if plan.build.tls else None, tag=plan_tag(loaded)),
     }
@@ -196,6 +190,18 @@ def build_project(plan: ProjectPlan, loaded: Loaded, host: Host) -> dict:
             environment=env))
         outputs["nodes"] = cluster.nodes
     return outputs
+
+
+def _certs_tree(plan: ProjectPlan, registries: ProjectRegistries, host: Host, env: dict, ca: Optional[str],
+                ca_pem: Optional[str]) -> CertsTree:
+    """The host directory, or the volume where the engine cannot see this machine."""
+    in_volume = plan.tree_in_volume(env.get("DOCKER_HOST"))
+    return CertsTree(f"{plan.stack}-certs", CertsTreeArgs(
+        stack=plan.stack, files=render.hosts_files(plan),
+        directory=None if in_volume else str(host.project_dir / plan.certs_dir),
+        volume=plan.certs_volume if in_volume else None, image=registries.image.image_id,
+        ca_source=ca, ca_fingerprint=hashlib.sha256(ca_pem.encode()).hexdigest() if ca_pem else None,
+        environment=env))
 
 
 def plan_tag(loaded: Loaded) -> str:

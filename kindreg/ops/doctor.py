@@ -43,23 +43,13 @@ class HostFacts:
 def run(plans: list[tuple[Plan, str]], engine: Engine, host: HostFacts,
         routes: Optional[HostRoutes] = None) -> tuple[bool, str]:
     """Check every (plan, field prefix); the report and whether all passed."""
-    lines: list[str] = []
     engine_ok, first = _engine(engine)
-    checks_all: list[Check] = [first]
-    containers = engine.containers() if engine_ok else []
-    tools = _tools(plans, host) + (_reach(containers, routes or HostRoutes(engine.endpoint())) if engine_ok else [])
-    checks_all += tools
-    lines += ["kindreg doctor", first.render(), *(c.render() for c in tools)]
-    networks = engine.networks() if engine_ok else []
-    volumes = engine.volumes() if engine_ok else []
+    seen = _Seen.of(engine) if engine_ok else None
+    machine = _tools(plans, host) + (_reach(seen.containers, routes or HostRoutes(engine.endpoint())) if seen else [])
+    checks_all: list[Check] = [first, *machine]
+    lines = ["kindreg doctor", first.render(), *(c.render() for c in machine)]
     for plan, prefix in plans:
-        checks = _tls(plan, prefix, host) + _docker_logins(plan)
-        if engine_ok:
-            checks += _owners(plan, containers, networks, volumes)
-            checks += _networks(plan, prefix, networks)
-            checks += _addresses(plan, prefix, networks)
-            checks += _nodes(plan, containers)
-            checks += _host_port(plan, prefix, containers, host)
+        checks = _tls(plan, prefix, host) + _docker_logins(plan) + (_on_engine(plan, prefix, seen, host) if seen else [])
         if checks:
             lines.append(f"stack {plan.stack} ({plan.role}):")
             lines += [c.render() for c in checks]
@@ -67,10 +57,28 @@ def run(plans: list[tuple[Plan, str]], engine: Engine, host: HostFacts,
     if not engine_ok and plans:
         lines.append(f"not checked against the engine (it is unreachable): stacks "
                      f"{', '.join(p.stack for p, _ in plans)}")
-    passed = all(c.ok for c in checks_all)
     failed = sum(not c.ok for c in checks_all)
-    lines.append("all checks passed" if passed else f"{failed} check(s) failed")
-    return passed, "\n".join(lines)
+    lines.append(f"{failed} check(s) failed" if failed else "all checks passed")
+    return not failed, "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """What the engine holds, read once for every stack's checks."""
+
+    containers: list[dict]
+    networks: list[dict]
+    volumes: list[dict]
+
+    @classmethod
+    def of(cls, engine: Engine) -> "_Seen":
+        return cls(engine.containers(), engine.networks(), engine.volumes())
+
+
+def _on_engine(plan: Plan, prefix: str, seen: _Seen, host: HostFacts) -> list[Check]:
+    return (_owners(plan, seen.containers, seen.networks, seen.volumes) + _networks(plan, prefix, seen.networks)
+            + _addresses(plan, prefix, seen.networks) + _nodes(plan, seen.containers)
+            + _host_port(plan, prefix, seen.containers, host))
 
 
 def _engine(engine: Engine) -> tuple[bool, Check]:
@@ -108,26 +116,35 @@ def _tools(plans: list[tuple[Plan, str]], host: HostFacts) -> list[Check]:
 def _reach(containers: list[dict], routes: HostRoutes) -> list[Check]:
     """How cache, push and status reach the running registries from this host; a registry they
     cannot reach fails. Nodes pull by address whatever this says."""
-    running = [c for c in containers if label(c, Label.MANAGED) == MANAGED_VALUE and label(c, Label.ROLE) in
-               tuple(Role) and (c.get("State") or {}).get("Running")]
-    found = {name_of(c): routes.route(c) for c in running}
-    missing = [c for c in running if found[name_of(c)] is None]
-    if missing and not routes.local:  # not this machine's to fix: the engine lives elsewhere
-        out = [Check(True, f"{len(missing)} registries cannot be reached from this host: "
-                           f"{routes.unreachable(missing[0])}", "cache and push need them; status still works",
-                     warn=True)]
-    else:
-        out = [Check(False, f"registry {name_of(c)} cannot be reached from this host: {routes.unreachable(c)}",
-                     _publish_fix(c)) for c in missing]
-    published = {name: r.address for name, r in found.items() if r and r.published}
+    found = {name_of(c): (c, routes.route(c)) for c in containers if _running_registry(c)}
+    missing = [c for c, route in found.values() if route is None]
+    published = {name: route.address for name, (_, route) in found.items() if route and route.published}
+    return _how_reached(routes, published) + _unreached(missing, routes)
+
+
+def _running_registry(container: dict) -> bool:
+    return (label(container, Label.MANAGED) == MANAGED_VALUE and label(container, Label.ROLE) in tuple(Role)
+            and bool((container.get("State") or {}).get("Running")))
+
+
+def _how_reached(routes: HostRoutes, published: dict[str, str]) -> list[Check]:
     if routes.direct:
-        out.insert(0, Check(True, "this host reaches the registries at their addresses on the Docker networks"))
-    elif published:
-        where = ", ".join(f"{name} {address}" for name, address in sorted(published.items()))
-        out.insert(0, Check(True, "container addresses are not reachable from this host (Docker Desktop, Colima or "
-                                  "a rootless engine): cache, push and status go through the ports published on "
-                                  f"127.0.0.1 ({where}); the nodes still pull by address"))
-    return out
+        return [Check(True, "this host reaches the registries at their addresses on the Docker networks")]
+    if not published:
+        return []
+    where = ", ".join(f"{name} {address}" for name, address in sorted(published.items()))
+    return [Check(True, "container addresses are not reachable from this host (Docker Desktop, Colima or a "
+                        "rootless engine): cache, push and status go through the ports published on 127.0.0.1 "
+                        f"({where}); the nodes still pull by address")]
+
+
+def _unreached(missing: list[dict], routes: HostRoutes) -> list[Check]:
+    if missing and not routes.local:  # not this machine's to fix: the engine lives elsewhere
+        return [Check(True, f"{len(missing)} registries cannot be reached from this host: "
+                            f"{routes.unreachable(missing[0])}", "cache and push need them; status still works",
+                      warn=True)]
+    return [Check(False, f"registry {name_of(c)} cannot be reached from this host: {routes.unreachable(c)}",
+                  _publish_fix(c)) for c in missing]
 
 
 def _publish_fix(container: dict) -> str:

@@ -86,18 +86,22 @@ def _registry(engine: Engine, c: dict, routes: HostRoutes) -> RegistryStatus:
     scheme = label(c, Label.SCHEME) or "http"
     running = (c.get("State") or {}).get("Running", False)
     role = label(c, Label.ROLE) or ""
-    port = published_port(c, PORTS.get(scheme, PORTS["http"]))
-    route = routes.route(c)
     return RegistryStatus(
         container=name_of(c), role=role, name=label(c, Label.NAME) or "",
         stack=label(c, Label.STACK) or "", scope=label(c, Label.SCOPE) or "",
         network=network, ip=nets.get(network) or ip, state=state_of(c), scheme=scheme,
-        host=label(c, Label.HOST) or "", upstream=label(c, Label.UPSTREAM),
-        published=f"{PUBLISH_ADDRESS}:{port}" if port else None,
-        catalog=f"{route.url(scheme)}/v2/_catalog" if route else None,
+        host=label(c, Label.HOST) or "", upstream=label(c, Label.UPSTREAM), **_reached(c, scheme, routes),
         repositories=_count(engine, name_of(c)) if running else None,
         mode=_mode(engine, name_of(c)) if running and role == Role.MIRROR else None,
     )
+
+
+def _reached(c: dict, scheme: str, routes: HostRoutes) -> dict[str, Optional[str]]:
+    """The port published on 127.0.0.1, and the catalog as this host reaches it."""
+    port = published_port(c, PORTS.get(scheme, PORTS["http"]))
+    route = routes.route(c)
+    return {"published": f"{PUBLISH_ADDRESS}:{port}" if port else None,
+            "catalog": f"{route.url(scheme)}/v2/_catalog" if route else None}
 
 
 def _count(engine: Engine, container: str) -> Optional[int]:

@@ -138,8 +138,8 @@ def render_table(status: Status) -> str:
 
 
 def _registry_rows(regs: list[RegistryStatus]) -> list[str]:
-    rows = [("CONTAINER", "ROLE", "IP", "STATE", "MODE", "UPSTREAM", "REPOS", "CATALOG")]
+    rows = [("CONTAINER", "ROLE", "IP", "PUBLISHED", "STATE", "MODE", "UPSTREAM", "REPOS", "CATALOG")]
     for r in regs:
-        rows.append((r.container, r.role, r.ip, r.state, r.mode or "-", r.upstream or "-",
+        rows.append((r.container, r.role, r.ip, r.published or "-", r.state, r.mode or "-", r.upstream or "-",
                      "-" if r.repositories is None else str(r.repositories), r.catalog or "-"))
     return table(rows)

@@ -13,7 +13,9 @@ from tests.helpers import plan_of
 
 def machine(mode="pull-through", repos="3"):
     shared, dev, alt = plan_of("shared"), plan_of("dev"), plan_of("alt")
-    regs = [registry(r) for r in (*shared.mirrors, *dev.registries, *alt.registries[:3])]
+    published = {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "32768"}]}
+    regs = [registry(r, ports=published if r is dev.build else None)
+            for r in (*shared.mirrors, *dev.registries, *alt.registries[:3])]
     regs.append(registry(alt.registries[3], status="exited", health=None))
     nodes = [node("dev-control-plane", "dev", {"lok8s": "10.125.125.129", "lok8s-registries": "10.125.200.129"}),
              node("alt-control-plane", "alt", {"alt": "10.125.50.129"}),
@@ -28,21 +30,21 @@ def machine(mode="pull-through", repos="3"):
 
 EXPECTED = """\
 Shared mirrors (network lok8s-registries, stack shared):
-  CONTAINER                 ROLE    IP            STATE              MODE          UPSTREAM                      REPOS  CATALOG
-  lok8s-registry-io-docker  mirror  10.125.200.2  running (healthy)  pull-through  https://registry-1.docker.io  3      http://10.125.200.2/v2/_catalog
-  lok8s-registry-io-ghcr    mirror  10.125.200.5  running (healthy)  pull-through  https://ghcr.io               3      http://10.125.200.5/v2/_catalog
-  lok8s-registry-io-k8s     mirror  10.125.200.4  running (healthy)  pull-through  https://registry.k8s.io       3      http://10.125.200.4/v2/_catalog
-  lok8s-registry-io-quay    mirror  10.125.200.3  running (healthy)  pull-through  https://quay.io               3      http://10.125.200.3/v2/_catalog
+  CONTAINER                 ROLE    IP            PUBLISHED  STATE              MODE          UPSTREAM                      REPOS  CATALOG
+  lok8s-registry-io-docker  mirror  10.125.200.2  -          running (healthy)  pull-through  https://registry-1.docker.io  3      http://10.125.200.2/v2/_catalog
+  lok8s-registry-io-ghcr    mirror  10.125.200.5  -          running (healthy)  pull-through  https://ghcr.io               3      http://10.125.200.5/v2/_catalog
+  lok8s-registry-io-k8s     mirror  10.125.200.4  -          running (healthy)  pull-through  https://registry.k8s.io       3      http://10.125.200.4/v2/_catalog
+  lok8s-registry-io-quay    mirror  10.125.200.3  -          running (healthy)  pull-through  https://quay.io               3      http://10.125.200.3/v2/_catalog
 Project registries, stack alt (network alt):
-  CONTAINER               ROLE    IP             STATE              MODE          UPSTREAM                      REPOS  CATALOG
-  alt-registry-build      build   10.125.50.101  running (healthy)  -             -                             3      http://10.125.50.101/v2/_catalog
-  alt-registry-cache      cache   10.125.50.102  running (healthy)  -             -                             3      http://10.125.50.102/v2/_catalog
-  alt-registry-io-docker  mirror  10.125.50.103  running (healthy)  pull-through  https://registry-1.docker.io  3      http://10.125.50.103/v2/_catalog
-  alt-registry-io-quay    mirror  10.125.50.104  exited             -             https://quay.io               -      http://10.125.50.104/v2/_catalog
+  CONTAINER               ROLE    IP             PUBLISHED  STATE              MODE          UPSTREAM                      REPOS  CATALOG
+  alt-registry-build      build   10.125.50.101  -          running (healthy)  -             -                             3      http://10.125.50.101/v2/_catalog
+  alt-registry-cache      cache   10.125.50.102  -          running (healthy)  -             -                             3      http://10.125.50.102/v2/_catalog
+  alt-registry-io-docker  mirror  10.125.50.103  -          running (healthy)  pull-through  https://registry-1.docker.io  3      http://10.125.50.103/v2/_catalog
+  alt-registry-io-quay    mirror  10.125.50.104  -          exited             -             https://quay.io               -      http://10.125.50.104/v2/_catalog
 Project registries, stack dev (network lok8s):
-  CONTAINER             ROLE   IP              STATE              MODE  UPSTREAM  REPOS  CATALOG
-  lok8s-registry-build  build  10.125.125.101  running (healthy)  -     -         3      http://10.125.125.101/v2/_catalog
-  lok8s-registry-cache  cache  10.125.125.102  running (healthy)  -     -         3      http://10.125.125.102/v2/_catalog
+  CONTAINER             ROLE   IP              PUBLISHED        STATE              MODE  UPSTREAM  REPOS  CATALOG
+  lok8s-registry-build  build  10.125.125.101  127.0.0.1:32768  running (healthy)  -     -         3      http://10.125.125.101/v2/_catalog
+  lok8s-registry-cache  cache  10.125.125.102  -                running (healthy)  -     -         3      http://10.125.125.102/v2/_catalog
 Nodes of kind cluster alt:
   NODE               STATE    NETWORKS
   alt-control-plane  running  alt 10.125.50.129
@@ -57,7 +59,7 @@ def test_status_table_of_a_machine():
 
 def test_a_mirror_serving_its_cache_only_says_so():
     text = status.render_table(status.collect(machine(mode="cache-only")))
-    assert "lok8s-registry-io-docker  mirror  10.125.200.2  running (healthy)  cache-only" in text
+    assert "lok8s-registry-io-docker  mirror  10.125.200.2  -          running (healthy)  cache-only" in text
 
 
 def test_catalog_urls_show_https_in_tls_mode():
@@ -105,7 +107,8 @@ def test_status_shows_the_published_port_and_reaches_through_it_where_addresses_
     build, cache = found.projects["dev"]
     assert (build.published, build.catalog) == ("127.0.0.1:32780", "http://127.0.0.1:32780/v2/_catalog")
     assert (cache.published, cache.catalog) == (None, None)
-    assert status.render_table(found).endswith("lok8s-registry-cache  cache  10.125.125.102  running (healthy)  -     -         -      -")
+    assert status.render_table(found).endswith(
+        "lok8s-registry-cache  cache  10.125.125.102  -                running (healthy)  -     -         -      -")
 
 
 def test_status_keeps_container_addresses_where_the_host_routes_to_them():

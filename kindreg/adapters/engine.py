@@ -13,6 +13,8 @@ import re
 import subprocess
 from typing import Optional, Protocol, Sequence
 
+from kindreg.core.vocabulary import MANAGED_VALUE, Label, Role
+
 
 DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
 
@@ -134,6 +136,15 @@ def state_of(container: dict) -> str:
     health = (state.get("Health") or {}).get("Status")
     status = state.get("Status", "unknown")
     return f"{status} ({health})" if health and status == "running" else status
+
+
+def running(container: dict) -> bool:
+    return bool((container.get("State") or {}).get("Running"))
+
+
+def is_registry(container: dict) -> bool:
+    """A registry kindreg created (build, cache or mirror), by the labels it sets."""
+    return label(container, Label.MANAGED) == MANAGED_VALUE and label(container, Label.ROLE) in tuple(Role)
 
 
 def addresses(container: dict) -> dict[str, str]:

@@ -20,7 +20,7 @@ from kindreg.core.endpoint import is_local
 from kindreg.core.plan import PORTS
 from kindreg.core.vocabulary import PUBLISH_ADDRESS, Label
 
-from .engine import label
+from .engine import label, running
 
 Connect = Callable[[str, int], bool]
 PROBE_TIMEOUT = 1.0
@@ -32,6 +32,11 @@ def tcp_connect(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def registry_port(container: dict) -> int:
+    """The port the registry serves inside its container: 80, or 443 with TLS."""
+    return PORTS.get(label(container, Label.SCHEME) or "http", PORTS["http"])
 
 
 def published_port(container: dict, port: int) -> Optional[int]:
@@ -60,6 +65,7 @@ class HostRoutes:
     def __init__(self, endpoint: str, connect: Optional[Connect] = None):
         self.local = is_local(endpoint)
         self.endpoint = endpoint
+        # Looked up at each call, not bound here: the unit tests replace the module's tcp_connect.
         self._connect = connect or (lambda host, port: tcp_connect(host, port))
         self._direct: Optional[bool] = None
 
@@ -70,9 +76,8 @@ class HostRoutes:
 
     def route(self, container: dict) -> Optional[Route]:
         """How this host reaches the registry in `container`; None when it cannot."""
-        ip = label(container, Label.IP) or ""
-        port = PORTS.get(label(container, Label.SCHEME) or "http", PORTS["http"])
-        if ip and self._routable(ip, port, running=(container.get("State") or {}).get("Running", False)):
+        ip, port = label(container, Label.IP) or "", registry_port(container)
+        if ip and self._routable(ip, port, running(container)):
             return Route(ip, published=False)
         host_port = published_port(container, port)
         if host_port is None or not self.local:

@@ -15,10 +15,10 @@ CERTS_HELPER_LABEL = f"{_words.Label.MANAGED.value}={_words.MANAGED_VALUE}"
 
 # ---------------------------------------------------------------- containerd certs.d tree
 
-# The scripts below work on the tree at $KINDREG_CERTS_DIR. The tree itself is a Docker volume
-# (no path on the engine's machine to provide, local or remote), so the Command resources run
-# them inside a short-lived container of the stack's registry image that mounts the volume,
-# started through the stack's engine: the VOLUME_* scripts.
+# The scripts below work on the tree at $KINDREG_CERTS_DIR: a host directory with a local
+# engine. Where the tree is a Docker volume (a remote engine has no path of this machine to
+# mount), the VOLUME_* scripts run the same scripts inside a short-lived container of the
+# stack's registry image that mounts the volume, started through the stack's engine.
 
 CERTS_DIR_CREATE = 'mkdir -p "$KINDREG_CERTS_DIR"\n'
 # Only an empty tree is removed: the files are resources of their own, deleted before it.

@@ -9,7 +9,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Callable, Optional, Union
 
-from kindreg.adapters.engine import Engine, EngineError, addresses, label, name_of
+from kindreg.adapters.engine import Engine, EngineError, addresses, is_registry, label, name_of, running
 from kindreg.adapters.reach import HostRoutes
 from kindreg.core.plan import NetworkPlan, ProjectPlan, SharedPlan
 from kindreg.core import crossstack
@@ -116,15 +116,10 @@ def _tools(plans: list[tuple[Plan, str]], host: HostFacts) -> list[Check]:
 def _reach(containers: list[dict], routes: HostRoutes) -> list[Check]:
     """How cache, push and status reach the running registries from this host; a registry they
     cannot reach fails. Nodes pull by address whatever this says."""
-    found = {name_of(c): (c, routes.route(c)) for c in containers if _running_registry(c)}
+    found = {name_of(c): (c, routes.route(c)) for c in containers if is_registry(c) and running(c)}
     missing = [c for c, route in found.values() if route is None]
     published = {name: route.address for name, (_, route) in found.items() if route and route.published}
     return _how_reached(routes, published) + _unreached(missing, routes)
-
-
-def _running_registry(container: dict) -> bool:
-    return (label(container, Label.MANAGED) == MANAGED_VALUE and label(container, Label.ROLE) in tuple(Role)
-            and bool((container.get("State") or {}).get("Running")))
 
 
 def _how_reached(routes: HostRoutes, published: dict[str, str]) -> list[Check]:

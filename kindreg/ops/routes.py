@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from kindreg.adapters.engine import Engine, EngineError, label, name_of
+from kindreg.adapters.engine import Engine, EngineError, label, name_of, running
 from kindreg.adapters.reach import HostRoutes, Route
 from kindreg.core.vocabulary import Label, Role
 
@@ -12,7 +12,7 @@ from kindreg.core.vocabulary import Label, Role
 def running_registry(engine: Engine, stack: str, role: Role) -> Optional[dict]:
     """`docker inspect` of the stack's running registry of that role, by the labels kindreg sets."""
     for c in engine.containers():
-        if (label(c, Label.ROLE), label(c, Label.STACK)) == (role, stack) and (c.get("State") or {}).get("Running"):
+        if (label(c, Label.ROLE), label(c, Label.STACK)) == (role, stack) and running(c):
             return c
     return None
 

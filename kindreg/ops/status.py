@@ -4,12 +4,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
-from kindreg.adapters.engine import Engine, addresses, label, name_of, state_of
-from kindreg.adapters.reach import HostRoutes, published_port
-from kindreg.core.plan import PORTS
+from kindreg.adapters.engine import Engine, addresses, is_registry, label, name_of, running, state_of
+from kindreg.adapters.reach import HostRoutes, published_port, registry_port
 from kindreg.core.render import DATA_DIR, MODE_FILE
 from kindreg.core.text import table
-from kindreg.core.vocabulary import KIND_CLUSTER_LABEL, MANAGED_VALUE, PUBLISH_ADDRESS, Label, Role, Scope
+from kindreg.core.vocabulary import KIND_CLUSTER_LABEL, PUBLISH_ADDRESS, Label, Role, Scope
 # A repository is a directory holding _manifests under the registry's storage.
 COUNT_REPOSITORIES = ["sh", "-c", f"find {DATA_DIR}/docker/registry/v2/repositories -type d "
                       "-name _manifests 2>/dev/null | wc -l"]
@@ -64,7 +63,7 @@ def collect(engine: Engine, routes: Optional[HostRoutes] = None) -> Status:
     containers = engine.containers()
     status = Status()
     for c in sorted(containers, key=name_of):
-        if label(c, Label.MANAGED) == MANAGED_VALUE and label(c, Label.ROLE) in tuple(Role):
+        if is_registry(c):
             reg = _registry(engine, c, routes)
             if reg.scope == Scope.SHARED:
                 status.shared.append(reg)
@@ -84,21 +83,21 @@ def _registry(engine: Engine, c: dict, routes: HostRoutes) -> RegistryStatus:
     nets = addresses(c)
     network = next((n for n, a in nets.items() if a == ip), next(iter(nets), ""))
     scheme = label(c, Label.SCHEME) or "http"
-    running = (c.get("State") or {}).get("Running", False)
+    up = running(c)
     role = label(c, Label.ROLE) or ""
     return RegistryStatus(
         container=name_of(c), role=role, name=label(c, Label.NAME) or "",
         stack=label(c, Label.STACK) or "", scope=label(c, Label.SCOPE) or "",
         network=network, ip=nets.get(network) or ip, state=state_of(c), scheme=scheme,
         host=label(c, Label.HOST) or "", upstream=label(c, Label.UPSTREAM), **_reached(c, scheme, routes),
-        repositories=_count(engine, name_of(c)) if running else None,
-        mode=_mode(engine, name_of(c)) if running and role == Role.MIRROR else None,
+        repositories=_count(engine, name_of(c)) if up else None,
+        mode=_mode(engine, name_of(c)) if up and role == Role.MIRROR else None,
     )
 
 
 def _reached(c: dict, scheme: str, routes: HostRoutes) -> dict[str, Optional[str]]:
     """The port published on 127.0.0.1, and the catalog as this host reaches it."""
-    port = published_port(c, PORTS.get(scheme, PORTS["http"]))
+    port = published_port(c, registry_port(c))
     route = routes.route(c)
     return {"published": f"{PUBLISH_ADDRESS}:{port}" if port else None,
             "catalog": f"{route.url(scheme)}/v2/_catalog" if route else None}

@@ -11,6 +11,8 @@ from kindreg.core import render
 from kindreg.core.plan import RegistryPlan
 from kindreg.core.vocabulary import PUBLISH_ADDRESS
 
+from .front import FrontCache, fronts
+
 
 @dataclass(frozen=True)
 class TlsFiles:
@@ -29,6 +31,7 @@ class RegistryArgs:
     delete_volume: bool = False
     credentials: Optional[pulumi.Output] = None  # secret Output of {"username", "password"}
     tls: Optional[TlsFiles] = None
+    front: Optional[FrontCache] = None  # a mirror's front cache, its upstream
 
 
 class Registry(pulumi.ComponentResource):
@@ -45,6 +48,7 @@ class Registry(pulumi.ComponentResource):
     def __init__(self, name: str, args: RegistryArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kindreg:registry:Registry", name, None, opts)
         plan = args.plan
+        self.front = args.front
         # The cache outlives the container (and the stack) unless the config says otherwise;
         # Docker hands an existing volume of that name back, so the next up adopts it. Every
         # input of a volume forces a new one, so its inputs are only what names it: a changed
@@ -76,7 +80,8 @@ class Registry(pulumi.ComponentResource):
             wait=True,
             wait_timeout=60,
             # Fixed container names: the old container must go before the new one is created.
-            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True,
+                                        depends_on=[args.front] if args.front else None),
         )
         self.register_outputs({"name": plan.container, "ip": plan.ip, "url": plan.url,
                                "host": plan.host, "volume": self.volume.name})
@@ -108,8 +113,10 @@ def _ports(plan: RegistryPlan) -> Optional[list[docker.ContainerPortArgs]]:
 
 def registries(name: str, plans, image: pulumi.Input[str], network: pulumi.Input[str], delete_volume: bool,
                credentials: dict, tls: Optional["TlsFiles"], parent: pulumi.Resource) -> list["Registry"]:
-    """One Registry per planned registry of a stack, children of `parent`, named `<name>-<registry>`."""
+    """One Registry per planned registry of a stack, children of `parent`, named `<name>-<registry>`;
+    a mirror's front cache first (the registry reaches its upstream through it)."""
+    front = fronts(name, plans, network, parent)
     return [Registry(f"{name}-{r.name}", RegistryArgs(
         plan=r, image=image, network=network, delete_volume=delete_volume,
-        credentials=credentials.get(r.name), tls=tls), pulumi.ResourceOptions(parent=parent))
+        credentials=credentials.get(r.name), tls=tls, front=front.get(r.name)), pulumi.ResourceOptions(parent=parent))
         for r in plans]

@@ -42,7 +42,7 @@ class SharedRegistries(pulumi.ComponentResource):
             delete=scripts.SHARED_GUARD_DELETE,
             environment={**(args.environment or {}), **common.python_step_environment(),
                          "KINDREG_NETWORK": plan.network.name},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.network, *self.mirrors]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.network, *self.mirrors, *(m.front for m in self.mirrors if m.front)]),
         )
         self.register_outputs({"network": self.network.name,
                                "mirrors": [m.container.name for m in self.mirrors]})

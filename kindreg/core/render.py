@@ -67,9 +67,23 @@ def registry_config(reg: RegistryPlan, cache_only: bool = False) -> str:
         "health": {"storagedriver": {"enabled": True, "interval": "10s", "threshold": 3}},
     }
     if reg.role is Role.MIRROR and not cache_only:
-        doc["proxy"] = {"remoteurl": reg.upstream, **({"ttl": reg.ttl} if reg.ttl else {})}
+        doc["proxy"] = proxy_section(reg)
     return _yaml(doc)
 
+
+def proxy_section(reg: RegistryPlan) -> dict:
+    """Where a mirror fetches from: its front cache when it has one, else the upstream itself."""
+    doc: dict = {"remoteurl": reg.front.url if reg.front else reg.upstream}
+    if reg.ttl:
+        doc["ttl"] = reg.ttl
+    if reg.front:
+        # The fill of the registry's own cache gives up after 5 minutes by default (distribution
+        # 3.1 proxy.cachewritetimeout): a large layer on a slow link takes longer.
+        doc["cachewritetimeout"] = CACHE_WRITE_TIMEOUT
+    return doc
+
+
+CACHE_WRITE_TIMEOUT = "1h"
 
 # The mirror's upstream and name reach its entrypoint through the container's environment,
 # never pasted into the script: the script is the same text for every mirror.

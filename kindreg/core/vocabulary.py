@@ -26,6 +26,7 @@ class Role(StrEnum):
 # volume holding a project's containerd certs.d tree.
 NETWORK_ROLE = "network"
 CERTS_ROLE = "containerd-certs"
+FRONT_ROLE = "front-cache"  # a mirror's nginx between its registry and the upstream
 
 
 class Scope(StrEnum):

@@ -62,13 +62,14 @@ def _add_link(tar: tarfile.TarFile, name: str, target: str) -> None:
     tar.addfile(info)
 
 
-def _rootfs(binaries: dict[str, str], files: dict[str, tuple[bytes, int]], dirs: Iterable[str]) -> bytes:
+def _rootfs(binaries: dict[str, str], files: dict[str, tuple[bytes, int]], dirs: Iterable[str],
+            libs: Iterable[str] = ()) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for d in ("bin", "lib", "lib/x86_64-linux-gnu", "lib64", "etc", "var", "var/lib", "run", *dirs):
             _add_dir(tar, d)
         _add_dir(tar, "tmp", 0o1777)
-        for lib in LIBS:
+        for lib in dict.fromkeys((*LIBS, *libs)):
             _add_file(tar, lib.lstrip("/"), Path(lib).read_bytes(), 0o755)
         _add_file(tar, "bin/busybox", Path(shutil.which("busybox") or "/bin/busybox").read_bytes(), 0o755)
         for applet in BUSYBOX_APPLETS:
@@ -103,10 +104,11 @@ DEBIAN_REGISTRY_BIN = "/usr/bin/docker-registry"  # distribution 2.8.2
 
 
 def go_built(variable: str) -> str:
+    """A binary tests/setup.sh put in the tool cache (built from Go modules, or Debian's nginx)."""
     path = os.environ.get(variable, "")
     if not path or not os.path.exists(path):
         raise FileNotFoundError(f"{variable} does not name a built binary ({path or 'unset'}); "
-                                "`bash tests/run` builds it from Go modules (tests/setup.sh)")
+                                "`bash tests/run` provides it (tests/setup.sh)")
     return path
 
 
@@ -131,6 +133,30 @@ def node_image() -> str:
         ("etc/containerd", "etc/kubernetes", "var/lib/containerd"),
     )
     return _import("kindreg-test/node", rootfs, ["ENV PATH=/bin", 'ENTRYPOINT ["/bin/containerd"]'])
+
+
+def shared_libraries(binary: str) -> list[str]:
+    """The shared libraries `binary` loads, as this machine's loader resolves them."""
+    out = subprocess.run(["ldd", binary], capture_output=True, text=True, check=True).stdout
+    return [part.split()[2] for part in out.splitlines() if "=> /" in part]
+
+
+# The official nginx image runs its workers as `nobody`; so does the front's config.
+PASSWD = b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
+GROUP = b"root:x:0:\nnobody:x:65534:\n"
+
+
+def front_image() -> str:
+    """The front cache: Debian's nginx (what the official nginx image runs), busybox for wget."""
+    nginx = go_built("KINDREG_TEST_NGINX_BIN")
+    rootfs = _rootfs(
+        {"bin/nginx": nginx},
+        {"etc/ssl/certs/ca-certificates.crt": (Path("/etc/ssl/certs/ca-certificates.crt").read_bytes(), 0o644),
+         "etc/passwd": (PASSWD, 0o644), "etc/group": (GROUP, 0o644)},
+        ("etc/ssl", "etc/ssl/certs", "etc/nginx", "var/cache", "var/log", "var/log/nginx", "var/lib/nginx"),
+        libs=shared_libraries(nginx),
+    )
+    return _import("kindreg-test/front", rootfs, ["ENV PATH=/bin", 'ENTRYPOINT ["/bin/nginx"]'])
 
 
 def built() -> tuple[str, str]:

@@ -54,8 +54,8 @@ def uploads(container):
 
 def test_shared_stack_resources(shared_run):
     assert shared_run.count_by_type() == {
-        "kindreg:shared:SharedRegistries": 1, NETWORK: 1, IMAGE: 1, "kindreg:registry:Registry": 4,
-        VOLUME: 4, CONTAINER: 4, COMMAND: 1}
+        "kindreg:shared:SharedRegistries": 1, NETWORK: 1, IMAGE: 2, "kindreg:registry:Registry": 4,
+        "kindreg:front:FrontCache": 4, VOLUME: 4, CONTAINER: 8, COMMAND: 1}
 
 
 def test_shared_network_has_subnet_dynamic_range_bridge_and_labels(shared_run):
@@ -71,8 +71,8 @@ def test_shared_network_has_subnet_dynamic_range_bridge_and_labels(shared_run):
 
 def test_shared_mirror_containers(shared_run):
     containers = shared_run.of_type(CONTAINER)
-    assert sorted(c.inputs["name"] for c in containers) == [
-        "lok8s-registry-io-docker", "lok8s-registry-io-ghcr", "lok8s-registry-io-k8s", "lok8s-registry-io-quay"]
+    mirrors = ["lok8s-registry-io-docker", "lok8s-registry-io-ghcr", "lok8s-registry-io-k8s", "lok8s-registry-io-quay"]
+    assert sorted(c.inputs["name"] for c in containers) == sorted(mirrors + [m + "-front" for m in mirrors])
     docker_io = shared_run.named("shared-io-docker-container")
     assert docker_io.inputs["networksAdvanced"] == [
         {"name": "lok8s-registries", "ipv4Address": "10.125.200.2"}]
@@ -100,7 +100,7 @@ def test_shared_mirror_config_is_uploaded_in_the_container_definition(shared_run
     files = uploads(docker_io)
     assert set(files) == {render.CONFIG_PATH, render.CACHE_ONLY_PATH, render.MIRROR_ENTRYPOINT_PATH}
     config = yaml.safe_load(files[render.CONFIG_PATH]["content"])
-    assert config["proxy"] == {"remoteurl": "https://registry-1.docker.io"}
+    assert config["proxy"]["remoteurl"] == "http://lok8s-registry-io-docker-front:8080"
     assert config["http"]["addr"] == ":80"
     assert files[render.MIRROR_ENTRYPOINT_PATH]["executable"] is True
 
@@ -113,6 +113,22 @@ def test_volumes_are_kept_on_destroy_unless_asked(host):
     deleted = run_stack("shared", cfg, host)
     assert [v.retain_on_delete for v in deleted.of_type(VOLUME)] == [False] * 4
     assert "lok8s-registry-io-docker-data" in {v.inputs["name"] for v in kept.of_type(VOLUME)}
+
+
+def test_each_mirror_has_a_front_cache_it_waits_for(shared_run):
+    front = shared_run.named("shared-io-docker-front-container")
+    assert front.inputs["name"] == "lok8s-registry-io-docker-front"
+    assert front.inputs["image"] == "sha256:nginx:stable-alpine"
+    assert front.inputs["networksAdvanced"] == [{"name": "lok8s-registries"}]
+    assert "ports" not in front.inputs and "volumes" not in front.inputs  # nothing to keep, nothing published
+    assert labels(front) == {"kindreg.managed": "true", "kindreg.role": "front-cache", "kindreg.scope": "shared",
+                             "kindreg.stack": "shared", "kindreg.name": "io-docker",
+                             "kindreg.upstream": "https://registry-1.docker.io"}
+    conf = uploads(front)["/etc/nginx/nginx.conf"]["content"]
+    assert "set $upstream https://registry-1.docker.io;" in conf
+    registry = shared_run.named("shared-io-docker-container")
+    assert front.urn in registry.dependencies  # a component dependency is on its children
+    assert shared_run.ancestry(front) == ["shared-io-docker-front-container", "shared-io-docker-front", "shared"]
 
 
 def test_parents_form_the_component_chain(shared_run):
@@ -231,8 +247,9 @@ def test_dev_outputs(dev_run, host):
 def test_alt_owns_its_mirrors_and_reads_no_shared_stack(host):
     run = run_stack("alt", stack_config("alt"), host)
     assert STACKREF not in run.count_by_type()
-    assert run.count_by_type()[CONTAINER] == 6
+    assert run.count_by_type()[CONTAINER] == 6 + 4  # build, cache, 4 mirrors and their fronts
     nets = {c.inputs["name"]: c.inputs["networksAdvanced"][0] for c in run.of_type(CONTAINER)}
+    assert nets["alt-registry-io-docker-front"] == {"name": "alt"}  # found by name, no fixed address
     assert nets["alt-registry-io-docker"] == {"name": "alt", "ipv4Address": "10.125.50.103"}
     assert nets["alt-registry-io-ghcr"]["ipv4Address"] == "10.125.50.106"
     assert "alt-connect" not in [r.name for r in run.resources]  # nodes only on their own network
@@ -242,9 +259,10 @@ def test_custom_mirrors_in_ksail_grammar(host):
     host.env.update(GITHUB_USER="octocat", GITHUB_TOKEN="ghp-from-env")
     run = run_stack("ksail", stack_config("ksail", PROJECT), host)
     names = {c.inputs["name"] for c in run.of_type(CONTAINER)}
+    mirrors = {"ksail-project-network-registry-io-docker", "ksail-project-network-registry-io-ghcr",
+               "ksail-project-network-registry-gitlab", "ksail-project-network-registry-com-microsoft-mcr"}
     assert names == {"ksail-project-network-registry-build", "ksail-project-network-registry-cache",
-                     "ksail-project-network-registry-io-docker", "ksail-project-network-registry-io-ghcr",
-                     "ksail-project-network-registry-gitlab", "ksail-project-network-registry-com-microsoft-mcr"}
+                     *mirrors, *(m + "-front" for m in mirrors)}
     gitlab = next(c for c in run.of_type(CONTAINER) if c.inputs["name"].endswith("gitlab"))
     assert yaml.safe_load(uploads(gitlab)[render.CONFIG_PATH]["content"])["proxy"]["ttl"] == "168h"
     assert not run.of_type("kindreg:cluster:KindCluster")  # nodes.enabled: false

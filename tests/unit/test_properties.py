@@ -53,6 +53,28 @@ def check_outcome(build, field: str) -> None:
     check_files(plan)
 
 
+def check_front(reg) -> None:
+    """The front's nginx.conf parses, and the upstream it fetches from is the mirror's, unchanged."""
+    import tempfile
+
+    import crossplane
+
+    from kindreg.core import frontcache
+    with tempfile.NamedTemporaryFile("w", suffix=".conf") as f:
+        f.write(frontcache.nginx_conf(reg))
+        f.flush()
+        parsed = crossplane.parse(f.name, single=True, strict=True, check_ctx=True, check_args=True)
+    assert parsed["status"] == "ok", parsed["errors"]
+    sets = [d["args"] for d in _walk(parsed["config"][0]["parsed"]) if d["directive"] == "set"]
+    assert ["$upstream", reg.upstream] in sets
+
+
+def _walk(directives):
+    for d in directives:
+        yield d
+        yield from _walk(d.get("block", []))
+
+
 def check_files(plan) -> None:
     for reg in plan.registries:
         files = render.container_files(reg)
@@ -61,8 +83,10 @@ def check_files(plan) -> None:
         for path, content in files.items():
             if path.endswith(".yml"):
                 doc = yaml.safe_load(content)
-                if reg.upstream:
-                    assert doc["proxy"]["remoteurl"] == reg.upstream if "proxy" in doc else True
+                if reg.upstream and "proxy" in doc:
+                    assert doc["proxy"]["remoteurl"] == (reg.front.url if reg.front else reg.upstream)
+        if reg.front:
+            check_front(reg)
     if hasattr(plan, "certs_volume"):
         for path, content in render.hosts_files(plan).items():
             directory = path.removesuffix("/hosts.toml")

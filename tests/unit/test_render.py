@@ -4,7 +4,7 @@ import tomllib
 import pytest
 import yaml
 
-from kindreg.core import render
+from kindreg.core import config, frontcache, plan, render
 from kindreg.core.vocabulary import NODE_CA
 from tests.helpers import check_golden, plan_of
 
@@ -29,6 +29,8 @@ def test_registry_container_files_match_golden(stack):
         for path, content in render.container_files(reg).items():
             if path != render.MIRROR_ENTRYPOINT_PATH:  # one script for every mirror: below
                 check_golden(f"{stack}/{reg.container}{path}", content)
+        if reg.front:
+            check_golden(f"{stack}/{reg.front.container}{frontcache.CONF_PATH}", frontcache.nginx_conf(reg))
 
 
 def test_the_mirror_entrypoint_is_one_script_for_every_mirror():
@@ -90,7 +92,9 @@ def plan_and_file(stack, path):
 def test_registry_config_for_a_mirror():
     reg = plan_of("shared").mirrors[0]
     doc = yaml.safe_load(render.registry_config(reg))
-    assert doc["proxy"] == {"remoteurl": "https://registry-1.docker.io"}
+    # Through its front cache, with time for a large layer to fill (distribution's default: 5 minutes).
+    assert doc["proxy"] == {"remoteurl": "http://lok8s-registry-io-docker-front:8080", "cachewritetimeout": "1h"}
+    assert reg.upstream == "https://registry-1.docker.io"
     assert doc["storage"]["filesystem"]["rootdirectory"] == "/var/lib/registry"
     assert doc["storage"]["delete"] == {"enabled": True}
     assert doc["http"]["addr"] == ":80" and "tls" not in doc["http"]
@@ -106,7 +110,33 @@ def test_registry_config_with_tls_and_ttl():
     assert tls["http"]["tls"] == {"certificate": render.TLS_CERT, "key": render.TLS_KEY}
     gitlab = next(r for r in plan_of("ksail").registries if r.name == "gitlab")
     assert yaml.safe_load(render.registry_config(gitlab))["proxy"] == {
-        "remoteurl": "https://registry.gitlab.com", "ttl": "168h"}
+        "remoteurl": "http://ksail-project-network-registry-gitlab-front:8080", "ttl": "168h",
+        "cachewritetimeout": "1h"}
+
+
+def test_without_a_front_cache_the_registry_proxies_the_upstream_itself():
+    cfg = config.SharedStackConfig.model_validate({"frontCache": {"enabled": False}})
+    reg = plan.plan_shared(cfg, "shared").mirrors[0]
+    assert reg.front is None
+    assert yaml.safe_load(render.registry_config(reg))["proxy"] == {"remoteurl": "https://registry-1.docker.io"}
+
+
+def test_the_front_cache_config_keeps_fetch_once():
+    """Each setting whose default was seen to multiply upstream bytes (kindreg/core/frontcache.py)."""
+    text = frontcache.nginx_conf(plan_of("shared").mirrors[0])
+    for line in ("proxy_cache_lock on;", "proxy_cache_lock_age 3600s;", "proxy_cache_lock_timeout 3600s;",
+                 "proxy_cache_convert_head off;", "proxy_cache_key $request_method$uri;",
+                 "proxy_ignore_client_abort on;", "error_page 301 302 303 307 308 = @redirected;",
+                 "proxy_set_header Authorization '';", "set $upstream https://registry-1.docker.io;",
+                 "max_size=4g inactive=30m"):
+        assert line in text, line
+
+
+@pytest.mark.parametrize("value", ["https://x.io;evil", "https://x.io/$host", "https://x.io}", "a b", "",
+                                   "https://x.io'", 'https://x.io"', "https://x.io\\n", "https://x.io#"])
+def test_a_value_nginx_would_read_as_syntax_is_refused(value):
+    with pytest.raises(ValueError):
+        frontcache.nginx_value(value)
 
 
 def test_build_registry_has_no_proxy_and_no_mirror_script():

@@ -1,0 +1,56 @@
+"""A mirror's front cache: one nginx container between the mirror's registry and its upstream."""
+from __future__ import annotations
+
+from typing import Optional
+
+import pulumi
+import pulumi_docker as docker
+
+from kindreg.core import frontcache, render
+from kindreg.core.plan import RegistryPlan
+
+
+class FrontCache(pulumi.ComponentResource):
+    """nginx serving the mirror's registry as its upstream, named by the plan (its DNS name on the
+    mirror's network). It keeps nothing worth keeping (the cache is short-lived by design), so
+    it has no volume; a changed config replaces it."""
+
+    container: docker.Container
+
+    def __init__(self, name: str, plan: RegistryPlan, image: pulumi.Input[str], network: pulumi.Input[str],
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("kindreg:front:FrontCache", name, None, opts)
+        assert plan.front is not None
+        self.container = docker.Container(
+            f"{name}-container",
+            name=plan.front.container,
+            image=image,
+            entrypoints=frontcache.entrypoint(),
+            uploads=[docker.ContainerUploadArgs(file=frontcache.CONF_PATH, content=frontcache.nginx_conf(plan))],
+            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network)],
+            restart=render.RESTART_POLICY,
+            healthcheck=docker.ContainerHealthcheckArgs(
+                tests=frontcache.healthcheck_command(), interval="5s", timeout="3s", retries=3, start_period="5s"),
+            labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in frontcache.labels(plan).items()],
+            must_run=True,
+            wait=True,
+            wait_timeout=60,
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+        )
+        self.register_outputs({"name": plan.front.container})
+
+
+def fronts(name: str, plans, network: pulumi.Input[str], parent: pulumi.Resource) -> dict[str, FrontCache]:
+    """A FrontCache per planned mirror that has one, by mirror name; one image resource per image."""
+    from . import common
+    images: dict[str, docker.RemoteImage] = {}
+    out = {}
+    for r in plans:
+        if r.front is None:
+            continue
+        if r.front.image not in images:
+            images[r.front.image] = common.registry_image(f"{name}-front-image{'' if not images else len(images)}",
+                                                          r.front.image, parent)
+        out[r.name] = FrontCache(f"{name}-{r.name}-front", r, images[r.front.image].image_id, network,
+                                 pulumi.ResourceOptions(parent=parent))
+    return out

@@ -1,0 +1,162 @@
+"""A mirror's front cache: nginx between the registry's proxy and the upstream.
+
+distribution's proxy fetches a blob from the upstream once per request that misses its
+cache: N nodes asking for the same uncached layer at once cost N upstream copies (the
+maintainers declined request coalescing, distribution issue 4511). nginx's `proxy_cache_lock`
+lets exactly one request fill a cache element while the others wait for it, so the upstream
+sees one fetch per blob per machine. The front keeps blobs only briefly (`keep`, `maxSize`):
+the mirror's volume stays the only long-term copy.
+
+Every setting below is one a default of which was seen to break fetch-once (measured with
+the Docker-Hub-like test upstream, tests/hub.py):
+- the lock's age and timeout far above their 5 s default: otherwise a waiting request gives
+  up and fetches on its own (3 copies of a 32 MiB layer);
+- HEAD is not converted to GET: otherwise every stat downloads the whole blob (2 copies);
+- a blob answered with a redirect (Docker Hub sends 307 to its CDN) is followed inside the
+  front, without the Authorization header: otherwise the registry follows it itself, past
+  the cache (2 copies), and the CDN would receive the registry token;
+- the client's disconnect does not abort the fill others wait for.
+
+The config is built as a tree and written by crossplane (NGINX's own config builder);
+the only value from the user is the upstream URL, whose grammar (scheme, host, port) the
+configuration already checked, and `nginx_value` refuses anything nginx would interpret.
+"""
+from __future__ import annotations
+
+import re
+
+import crossplane
+
+from .plan import FRONT_PORT, FrontPlan, RegistryPlan
+from .render import registry_labels
+from .vocabulary import FRONT_ROLE, Label
+
+CONF_PATH = "/etc/nginx/nginx.conf"
+CACHE_DIR = "/var/cache/kindreg-front"
+HEALTH_PATH = "/kindreg-front/health"
+HEALTH_URL = f"http://127.0.0.1:{FRONT_PORT}{HEALTH_PATH}"
+FETCH_PORT = 8081  # the inner server that fetches from the upstream and follows redirects
+# Docker's embedded DNS on user-defined networks: names are resolved per request, so the
+# front starts (and serves nothing new) while the upstream's name does not resolve (offline).
+RESOLVER = "127.0.0.11"
+CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+# As long as the slowest layer could take: waiting requests must not give up and fetch on their own.
+LOCK_SECONDS = "3600s"
+BLOB_PATH_RE = r"^/v2/.+/blobs/sha256:[0-9a-f]{64}$"
+# Characters nginx reads as syntax or variables in an argument: refused, never escaped
+# (nginx has no escape for `$`).
+_UNSAFE = re.compile(r"[\s$;{}'\"\\#]")
+
+
+def nginx_value(value: str) -> str:
+    """A value that means itself in an nginx argument, or a ValueError."""
+    if not value or _UNSAFE.search(value):
+        raise ValueError("contains characters nginx would read as syntax or variables")
+    return value
+
+
+def _d(directive: str, *args: str, block: list | None = None) -> dict:
+    entry = {"directive": directive, "args": list(args)}
+    if block is not None:
+        entry["block"] = block
+    return entry
+
+
+def _blob_location(front: FrontPlan) -> dict:
+    return _d("location", "~", BLOB_PATH_RE, block=[
+        _d("proxy_pass", f"http://127.0.0.1:{FETCH_PORT}"),
+        _d("proxy_cache", "blobs"),
+        # A blob is the same bytes under every repository and credential; HEAD answers are
+        # kept apart from GET bodies.
+        _d("proxy_cache_key", "$request_method$uri"),
+        _d("proxy_cache_methods", "GET", "HEAD"),
+        _d("proxy_cache_convert_head", "off"),
+        _d("proxy_cache_valid", "200", nginx_value(front.keep)),
+        _d("proxy_cache_lock", "on"),
+        _d("proxy_cache_lock_age", LOCK_SECONDS),
+        _d("proxy_cache_lock_timeout", LOCK_SECONDS),
+        _d("proxy_ignore_client_abort", "on"),
+        # Ranges are served from the cached blob (nginx strips Range from a fill).
+        _d("proxy_force_ranges", "on"),
+        _d("proxy_read_timeout", "600s"),
+    ])
+
+
+def _passthrough_location() -> dict:
+    # /v2/, manifests (tags move: the registry keeps its own TTL), token challenges.
+    return _d("location", "/", block=[
+        _d("proxy_pass", f"http://127.0.0.1:{FETCH_PORT}"),
+        _d("proxy_buffering", "off"),
+        _d("proxy_read_timeout", "600s"),
+    ])
+
+
+def _fetch_server(upstream: str) -> dict:
+    return _d("server", block=[
+        _d("listen", f"127.0.0.1:{FETCH_PORT}"),
+        _d("set", "$upstream", nginx_value(upstream)),
+        _d("location", "/", block=[
+            _d("proxy_pass", "$upstream$request_uri"),
+            _d("proxy_intercept_errors", "on"),
+            _d("error_page", "301", "302", "303", "307", "308", "=", "@redirected"),
+            _d("proxy_read_timeout", "600s"),
+        ]),
+        _d("location", "@redirected", block=[
+            # The upstream's token is for the upstream: a CDN gets no Authorization.
+            _d("set", "$target", "$upstream_http_location"),
+            _d("proxy_set_header", "Authorization", ""),
+            _d("proxy_pass", "$target"),
+            _d("proxy_read_timeout", "600s"),
+        ]),
+    ])
+
+
+def _tls_to_upstream() -> list[dict]:
+    return [_d("proxy_ssl_server_name", "on"), _d("proxy_ssl_verify", "on"),
+            _d("proxy_ssl_verify_depth", "5"), _d("proxy_ssl_trusted_certificate", CA_BUNDLE)]
+
+
+def nginx_conf(reg: RegistryPlan) -> str:
+    """The front cache's whole nginx.conf, for the mirror `reg`."""
+    front = reg.front
+    assert front is not None and reg.upstream is not None
+    http = [
+        _d("access_log", "off"),
+        _d("resolver", RESOLVER, "valid=30s", "ipv6=off"),
+        *_tls_to_upstream(),
+        _d("proxy_http_version", "1.1"),
+        _d("proxy_cache_path", CACHE_DIR, "levels=1:2", "keys_zone=blobs:10m",
+           f"max_size={nginx_value(front.max_size)}", f"inactive={nginx_value(front.keep)}", "use_temp_path=off"),
+        _d("client_max_body_size", "0"),
+        _d("server", block=[
+            _d("listen", str(FRONT_PORT)),
+            _d("location", "=", HEALTH_PATH, block=[_d("return", "200", "ok")]),
+            _blob_location(front),
+            _passthrough_location(),
+        ]),
+        _fetch_server(reg.upstream),
+    ]
+    payload = [
+        _d("user", "nobody"),
+        _d("worker_processes", "2"),
+        _d("error_log", "stderr", "warn"),
+        _d("pid", "/tmp/nginx.pid"),
+        _d("events", block=[_d("worker_connections", "1024")]),
+        _d("http", block=http),
+    ]
+    return "# kindreg front cache: one upstream fetch per blob (kindreg/core/frontcache.py)\n" + \
+        crossplane.build(payload, indent=2) + "\n"
+
+
+def labels(reg: RegistryPlan) -> dict[str, str]:
+    """The mirror's labels, as a front cache: `status` and the guard find it with its mirror."""
+    keep = (Label.MANAGED, Label.SCOPE, Label.STACK, Label.NAME, Label.UPSTREAM)
+    return {**{k: v for k, v in registry_labels(reg).items() if k in keep}, Label.ROLE.value: FRONT_ROLE}
+
+
+def entrypoint() -> list[str]:
+    return ["nginx", "-c", CONF_PATH, "-g", "daemon off;"]
+
+
+def healthcheck_command() -> list[str]:
+    return ["CMD", "wget", "-q", "-O", "/dev/null", HEALTH_URL]

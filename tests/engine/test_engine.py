@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.doubles import ownership
+from tests.live import images
 from tests.engine.conftest import EngineProject, engine_environment
 from tests.live.conftest import (TEST_LAYERS, TEST_REPO, Upstream, engine, free_port, http_status,  # noqa: F401
                                  node_forget, node_networks, node_pull, test_images, upstream)
@@ -43,12 +44,13 @@ def shared_config(registry_image: str, port: int, names: tuple[str, ...] = ("io-
     hosts = {"io-docker": "docker.io", "io-quay": "quay.io", "io-k8s": "registry.k8s.io"}
     return {"kindreg:shared": {
         "network": {"name": f"{PREFIX}-registries", "cidr": f"{NET}.200.0/24"}, "prefix": PREFIX,
-        "image": registry_image, "mirrors": [mirror(n, hosts[n], port, f"{NET}.200.1") for n in names]}}
+        "image": registry_image, "frontCache": images.front_cache(),
+        "mirrors": [mirror(n, hosts[n], port, f"{NET}.200.1") for n in names]}}
 
 
 def project_config(name: str, slot: int, registry_image: str, node_image: str, port: int, *,
                    shared: bool = True, tls: bool = False, workers: int = 1, certs_tree: str = "auto") -> dict:
-    regs = {"image": registry_image, "tls": tls, "shared": {"enabled": shared}}
+    regs = {"image": registry_image, "tls": tls, "shared": {"enabled": shared}, "frontCache": images.front_cache()}
     if not shared:
         regs["mirrors"] = [mirror("io-docker", "docker.io", port, f"{NET}.{slot}.1")]
     return {"kindreg:cluster": {

@@ -16,6 +16,7 @@ import sys
 import pytest
 
 from tests.doubles import ownership
+from tests.live import images
 from tests.engine.conftest import EngineProject, engine_environment
 from tests.live.conftest import engine, test_images, upstream  # noqa: F401
 
@@ -27,7 +28,7 @@ NET, PREFIX = "10.216", "krlc"
 def shared_config(registry_image: str, port: int) -> dict:
     return {"kindreg:shared": {
         "network": {"name": f"{PREFIX}-registries", "cidr": f"{NET}.200.0/24"}, "prefix": PREFIX,
-        "image": registry_image,
+        "image": registry_image, "frontCache": images.front_cache(),
         "mirrors": [{"name": "io-docker", "url": f"http://{NET}.200.1:{port}", "host": "docker.io"}]}}
 
 

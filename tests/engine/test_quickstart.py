@@ -14,17 +14,18 @@ from pathlib import Path
 
 import pytest
 
+from kindreg.core.config import DEFAULT_FRONT_IMAGE, DEFAULT_REGISTRY_IMAGE as DEFAULT_IMAGE
 from kindreg.core.describe import where
 from kindreg.ops import project
 from tests.doubles import ownership
 from tests.engine.conftest import engine_environment
 from tests.helpers import ROOT
+from tests.live import images
 from tests.live.conftest import engine, test_images  # noqa: F401
 from tests.unit.test_readme import quick_start
 
 pytestmark = pytest.mark.engine
 
-DEFAULT_IMAGE = "registry:3"  # the registry image the repository's stacks name
 
 
 def checkout_copy(dest: Path) -> Path:
@@ -54,17 +55,20 @@ def taken_by_others(engine, plans) -> list[str]:
 
 @pytest.fixture(scope="module")
 def registry_image(engine, test_images):
-    """The stacks name registry:3, which cannot be pulled here: the test image stands in, tagged
-    only where the engine has no registry:3 of its own, and untagged again afterwards."""
-    try:
-        engine.images.get(DEFAULT_IMAGE)
-        yield DEFAULT_IMAGE
-        return
-    except Exception:  # noqa: BLE001 - docker.errors.ImageNotFound: ours to create
-        pass
-    engine.images.get(test_images[0]).tag(DEFAULT_IMAGE)
+    """The stacks name registry:3 and nginx:stable-alpine, which cannot be pulled here: the test
+    images stand in, tagged only where the engine has no image of that name of its own, and
+    untagged again afterwards."""
+    stand_ins = {DEFAULT_IMAGE: test_images[0], DEFAULT_FRONT_IMAGE: images.front_image()}
+    tagged = []
+    for name, test_image in stand_ins.items():
+        try:
+            engine.images.get(name)
+        except Exception:  # noqa: BLE001 - docker.errors.ImageNotFound: ours to create
+            engine.images.get(test_image).tag(name)
+            tagged.append(name)
     yield DEFAULT_IMAGE
-    engine.images.remove(DEFAULT_IMAGE, noprune=True)
+    for name in tagged:
+        engine.images.remove(name, noprune=True)
 
 
 @pytest.fixture(scope="module")

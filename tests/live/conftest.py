@@ -223,7 +223,7 @@ def stack_configs(images_: tuple[str, str], upstream_port: int, names: str = "ki
                 {"name": "io-quay", "url": upstream_at(slot), "host": "quay.io"}]
 
     def project(name: str, slot: int, shared: bool = True) -> dict:
-        regs = {"image": registry_image, "tls": tls,
+        regs = {"image": registry_image, "tls": tls, "frontCache": images.front_cache(),
                 "shared": {"enabled": shared, **({"stack": "shared"} if shared else {})},
                 **({"hostPort": host_ports[name]} if name in (host_ports or {}) else {})}
         if not shared:
@@ -235,6 +235,7 @@ def stack_configs(images_: tuple[str, str], upstream_port: int, names: str = "ki
     return {
         "shared": {"kindreg:shared": {"network": {"name": f"{names}-registries", "cidr": f"{net}.200.0/24"},
                                       "prefix": names, "image": registry_image, "tls": tls,
+                                      "frontCache": images.front_cache(),
                                       "mirrors": mirrors(200)}},
         "dev": project("dev", 125),
         "qa": project("qa", 60),

@@ -159,5 +159,10 @@ def front_image() -> str:
     return _import("kindreg-test/front", rootfs, ["ENV PATH=/bin", 'ENTRYPOINT ["/bin/nginx"]'])
 
 
+def front_cache() -> dict:
+    """A stack's `frontCache` setting naming the test front image (nginx:stable-alpine cannot be pulled)."""
+    return {"image": front_image()}
+
+
 def built() -> tuple[str, str]:
     return registry_image(), node_image()

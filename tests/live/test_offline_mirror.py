@@ -120,7 +120,8 @@ def test_control_plain_proxy_mode_exits_when_its_upstream_is_unreachable(engine,
     from kindreg.core.plan import plan_shared
 
     reg = plan_shared(SharedStackConfig.model_validate(
-        {"mirrors": [{"name": "io-docker", "url": "http://127.0.0.1:9", "host": "docker.io"}]}), "s").mirrors[0]
+        {"mirrors": [{"name": "io-docker", "url": "http://127.0.0.1:9", "host": "docker.io"}],
+         "frontCache": {"enabled": False}}), "s").mirrors[0]
     config = live.workdir / "proxy-config.yml"
     config.write_text(render.registry_config(reg).replace(":80", ":5000"))
     container = engine.containers.run(

@@ -244,8 +244,12 @@ def test_7_a_changed_mirror_upstream_replaces_the_container(live, configs, upstr
         out = live.up("shared", changed)
         mirror = client.containers.get("kindreg-live-registry-io-docker")
         assert mirror.id != old_id
-        config = mirror.exec_run(["cat", "/etc/kindreg/registry/config.yml"]).output.decode()
-        assert f"remoteurl: {second.url('10.213.200.1')}" in config
+        # The registry probes the upstream itself and fetches through its front cache, which
+        # was replaced too: its config names the new upstream.
+        assert f"KINDREG_UPSTREAM={second.url('10.213.200.1')}" in mirror.attrs["Config"]["Env"]
+        front = client.containers.get("kindreg-live-registry-io-docker-front")
+        conf = front.exec_run(["cat", "/etc/nginx/nginx.conf"]).output.decode()
+        assert f"set $upstream {second.url('10.213.200.1')};" in conf
         assert out["mirrors"][0]["upstream"] == second.url("10.213.200.1")
         # the untouched mirror was left alone
         quay = client.containers.get("kindreg-live-registry-io-quay")

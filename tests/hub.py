@@ -2,9 +2,11 @@
 
 Where it matters to a pull-through mirror it behaves as registry-1.docker.io does:
 - bearer-token auth: every /v2/ request without a valid token is answered 401 with
-  `WWW-Authenticate: Bearer realm=...,service=...,scope=...`; the realm is a token endpoint on
-  another origin (auth.docker.io) that hands out anonymous tokens which expire (`expires_in`),
-  and an expired token is answered 401 `error="invalid_token"`;
+  `WWW-Authenticate: Bearer realm=...,service=...,scope=...`; the realm is a token endpoint
+  (`/token` on the same origin: distribution 3.1 follows a realm only on the registry's own
+  host or, for names, its registrable domain, as auth.docker.io is to registry-1.docker.io,
+  and this hub is reached by address) that hands out anonymous tokens which expire
+  (`expires_in`), and an expired token is answered 401 `error="invalid_token"`;
 - a blob GET is answered 307 with a signed, expiring URL on another origin, the CDN (Docker
   Hub's production.cloudflare.docker.com), which refuses a request that also carries an
   Authorization header (as a presigned-URL store does) and serves Range requests (206);
@@ -92,14 +94,14 @@ class Stats:
 
 
 class Hub:
-    def __init__(self, content: HubContent, token_ttl: int, auth_origin: Optional[str],
-                 cdn_origin: Optional[str], auth_port: int, cdn_port: int):
+    def __init__(self, content: HubContent, token_ttl: int, cdn_origin: Optional[str], cdn_port: int,
+                 cdn_rate: int = 0):
         self.content, self.token_ttl, self.stats = content, token_ttl, Stats()
-        self.auth_origin, self.cdn_origin = auth_origin, cdn_origin
-        self.auth_port, self.cdn_port = auth_port, cdn_port
+        self.cdn_rate = cdn_rate  # bytes per second per request; 0: as fast as it goes
+        self.cdn_origin, self.cdn_port = cdn_origin, cdn_port
 
-    # Origins default to the address the client used, on the auth and CDN ports: each its
-    # own origin, reachable wherever the registry port is.
+    # The CDN's origin defaults to the address the client used, on the CDN port: another
+    # origin, reachable wherever the registry is.
     def origin(self, handler: BaseHTTPRequestHandler, fixed: Optional[str], port: int) -> str:
         if fixed:
             return fixed
@@ -138,7 +140,7 @@ class Hub:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     hub: Hub  # set on the subclass per server
-    role: str  # "registry", "auth" or "cdn"
+    role: str  # "registry" or "cdn"
 
     def log_message(self, fmt, *args):  # noqa: D401 - quiet: the stats are the record
         pass
@@ -157,13 +159,15 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         try:
-            {"registry": self.registry, "auth": self.auth, "cdn": self.cdn}[self.role]()
+            {"registry": self.registry, "cdn": self.cdn}[self.role]()
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
     # ------------------------------------------------------------ registry-1.docker.io
     def registry(self):
         url = urlsplit(self.path)
+        if url.path == "/token":
+            return self.auth()
         if url.path == "/_hub/stats":
             return self.send(200, json.dumps(self.hub.stats.snapshot()).encode(), {"Content-Type": "application/json"})
         if not url.path.startswith("/v2/"):
@@ -181,7 +185,7 @@ class Handler(BaseHTTPRequestHandler):
                                       "Docker-Distribution-Api-Version": "registry/2.0"})
 
     def challenge(self, repo: str, error: str) -> None:
-        realm = f"{self.hub.origin(self, self.hub.auth_origin, self.hub.auth_port)}/token"
+        realm = f"http://{self.headers.get('Host')}/token"
         value = f'Bearer realm="{realm}",service="{SERVICE}"'
         if repo:
             value += f',scope="repository:{repo}:pull"'
@@ -217,8 +221,6 @@ class Handler(BaseHTTPRequestHandler):
     # ------------------------------------------------------------ auth.docker.io
     def auth(self):
         url = urlsplit(self.path)
-        if url.path != "/token":
-            return self.send(404)
         scope = " ".join(parse_qs(url.query).get("scope", []))
         self.send(200, json.dumps(self.hub.token(scope)).encode(), {"Content-Type": "application/json"})
 
@@ -261,9 +263,49 @@ class Handler(BaseHTTPRequestHandler):
             while left > 0:
                 chunk = f.read(min(CHUNK, left))
                 self.wfile.write(chunk)
+                if self.hub.cdn_rate:
+                    time.sleep(len(chunk) / self.hub.cdn_rate)
                 left -= len(chunk)
                 self.hub.stats.add("cdn_bytes", len(chunk))
                 self.hub.stats.add("cdn_by_blob", len(chunk), sub=path.name)
+
+
+class HubProcess:
+    """The hub as a child process of the test (`prefix` runs it elsewhere, e.g. `ip netns exec`),
+    stopped by its PID."""
+
+    def __init__(self, root: Path, log: Path, listen: str, ports: tuple[int, int], *,
+                 prefix: tuple[str, ...] = (), extra: tuple[str, ...] = ()):
+        import os
+        import subprocess
+        import sys
+        self.content, self.port = HubContent(root), ports[0]
+        self.stats_url = f"http://{'127.0.0.1' if listen == '0.0.0.0' else listen}:{ports[0]}/_hub/stats"
+        argv = [*prefix, sys.executable, "-m", "tests.hub", "--root", str(root), "--listen", listen,
+                "--port", str(ports[0]), "--cdn-port", str(ports[1]), *extra]
+        self.proc = subprocess.Popen(argv, stdout=log.open("w"), stderr=subprocess.STDOUT,
+                                     cwd=Path(__file__).resolve().parent.parent,
+                                     env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+        deadline = time.time() + 15
+        while "hub ready" not in log.read_text():
+            if self.proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"the test hub did not start:\n{log.read_text()[-800:]}")
+            time.sleep(0.1)
+
+    def stats(self, fetch=None) -> dict:
+        import urllib.request
+        if fetch:
+            return json.loads(fetch(self.stats_url))
+        return json.loads(urllib.request.urlopen(self.stats_url, timeout=5).read())
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except Exception:  # noqa: BLE001 - subprocess.TimeoutExpired
+                self.proc.kill()
+                self.proc.wait()
 
 
 def _route(path: str) -> tuple[str, str, str]:
@@ -304,14 +346,14 @@ def main() -> None:
     parser.add_argument("--root", required=True, type=Path)
     parser.add_argument("--listen", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=5000)
-    parser.add_argument("--auth-port", type=int, default=5001)
     parser.add_argument("--cdn-port", type=int, default=5002)
     parser.add_argument("--cdn-listen", help="another address for the CDN (default: --listen)")
-    parser.add_argument("--auth-origin"), parser.add_argument("--cdn-origin")
+    parser.add_argument("--cdn-origin", help="the CDN as clients reach it (default: the registry's address, CDN port)")
     parser.add_argument("--token-ttl", type=int, default=300, help="seconds a token is good for")
+    parser.add_argument("--cdn-rate", type=int, default=0, help="CDN bytes per second per request (0: no limit)")
     args = parser.parse_args()
-    hub = Hub(HubContent(args.root), args.token_ttl, args.auth_origin, args.cdn_origin, args.auth_port, args.cdn_port)
-    serve(hub, args.listen, {"registry": args.port, "auth": args.auth_port})
+    hub = Hub(HubContent(args.root), args.token_ttl, args.cdn_origin, args.cdn_port, args.cdn_rate)
+    serve(hub, args.listen, {"registry": args.port})
     serve(hub, args.cdn_listen or args.listen, {"cdn": args.cdn_port})
     print("hub ready", flush=True)
     threading.Event().wait()

@@ -15,7 +15,13 @@ the Docker-Hub-like test upstream, tests/hub.py):
 - a blob answered with a redirect (Docker Hub sends 307 to its CDN) is followed inside the
   front, without the Authorization header: otherwise the registry follows it itself, past
   the cache (2 copies), and the CDN would receive the registry token;
-- the client's disconnect does not abort the fill others wait for.
+- the client's disconnect does not abort the fill others wait for;
+- the upstream's token realm is handed to the registry as a path of the front itself:
+  distribution 3.1 follows a bearer realm only on its remote's own host or registrable
+  domain (`realmAllowed`, registry/proxy/proxyauth.go), so auth.docker.io, seen behind a
+  front named `...-front:8080`, would be dropped and every pull answered 401. The front
+  forwards `/kindreg-realm/<scheme>/<host>/<path>` to that realm, for the upstream's own host
+  or hosts of its parent domain only (never an open proxy).
 
 The config is built as a tree and written by crossplane (NGINX's own config builder);
 the only value from the user is the upstream URL, whose grammar (scheme, host, port) the
@@ -43,6 +49,12 @@ CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 # As long as the slowest layer could take: waiting requests must not give up and fetch on their own.
 LOCK_SECONDS = "3600s"
 BLOB_PATH_RE = r"^/v2/.+/blobs/sha256:[0-9a-f]{64}$"
+REALM_PREFIX = "/kindreg-realm"
+REALM_PATH_RE = rf"^{REALM_PREFIX}/(?<realm_scheme>https?)/(?<realm_host>[^/]+)(?<realm_path>/.*)$"
+# `realm="<scheme>://<rest>"` in the upstream's challenge (\x22: a double quote, kept out of
+# the config's own quoting).
+CHALLENGE_RE = r"~^(?<ch_pre>.*realm=\x22)(?<ch_scheme>https?)://(?<ch_rest>[^\x22]*)(?<ch_post>.*)$"
+HOST_GRAMMAR = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$")
 # Characters nginx reads as syntax or variables in an argument: refused, never escaped
 # (nginx has no escape for `$`).
 _UNSAFE = re.compile(r"[\s$;{}'\"\\#]")
@@ -111,6 +123,41 @@ def _fetch_server(upstream: str) -> dict:
     ])
 
 
+def realm_hosts(upstream: str) -> str:
+    """The regex of token-realm hosts the front forwards to: the upstream's host, and for a
+    name of three or more labels, the hosts of its parent domain (registry-1.docker.io:
+    auth.docker.io), each with any port."""
+    host = upstream.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0] if "://" in upstream else ""
+    if not HOST_GRAMMAR.match(host):
+        raise ValueError("is not a host name or address nginx can match")
+    labels = host.split(".")
+    hosts = re.escape(host)
+    if len(labels) >= 3 and not host.replace(".", "").isdigit():
+        hosts = f"({hosts}|[a-z0-9.-]+\\.{re.escape('.'.join(labels[1:]))})"
+    return f"~^{hosts}(:[0-9]+)?$"
+
+
+def _realm_maps(upstream: str) -> list[dict]:
+    return [
+        _d("map", "$upstream_http_www_authenticate", "$kindreg_challenge", block=[
+            _d(CHALLENGE_RE, f"${{ch_pre}}http://$http_host{REALM_PREFIX}/${{ch_scheme}}/${{ch_rest}}${{ch_post}}"),
+            _d("default", "$upstream_http_www_authenticate"),
+        ]),
+        _d("map", "$realm_host", "$kindreg_realm_allowed", block=[
+            _d("default", "0"),
+            _d(realm_hosts(upstream), "1"),
+        ]),
+    ]
+
+
+def _realm_location() -> dict:
+    return _d("location", "~", REALM_PATH_RE, block=[
+        _d("if", "$kindreg_realm_allowed", "=", "0", block=[_d("return", "403")]),
+        _d("proxy_pass", "$realm_scheme://$realm_host$realm_path$is_args$args"),
+        _d("proxy_set_header", "Host", "$realm_host"),
+    ])
+
+
 def _tls_to_upstream() -> list[dict]:
     return [_d("proxy_ssl_server_name", "on"), _d("proxy_ssl_verify", "on"),
             _d("proxy_ssl_verify_depth", "5"), _d("proxy_ssl_trusted_certificate", CA_BUNDLE)]
@@ -128,10 +175,15 @@ def nginx_conf(reg: RegistryPlan) -> str:
         _d("proxy_cache_path", CACHE_DIR, "levels=1:2", "keys_zone=blobs:10m",
            f"max_size={nginx_value(front.max_size)}", f"inactive={nginx_value(front.keep)}", "use_temp_path=off"),
         _d("client_max_body_size", "0"),
+        *_realm_maps(reg.upstream),
         _d("server", block=[
             _d("listen", str(FRONT_PORT)),
+            # Every challenge names the front's realm path instead of the upstream's realm.
+            _d("proxy_hide_header", "WWW-Authenticate"),
+            _d("add_header", "WWW-Authenticate", "$kindreg_challenge", "always"),
             _d("location", "=", HEALTH_PATH, block=[_d("return", "200", "ok")]),
             _blob_location(front),
+            _realm_location(),
             _passthrough_location(),
         ]),
         _fetch_server(reg.upstream),

@@ -164,3 +164,18 @@ def test_local_registry_hosting_points_at_the_build_registry():
     assert hosting["hostFromContainerRuntime"] == "lok8s.local"
     qa = yaml.safe_load(yaml.safe_load(render.local_registry_hosting(plan_of("qa")))["data"]["localRegistryHosting.v1"])
     assert qa["host"] == "localhost:5050"
+
+
+@pytest.mark.parametrize("upstream,allowed,refused", [
+    ("https://registry-1.docker.io", ["auth.docker.io", "registry-1.docker.io:443", "a.b.docker.io"],
+     ["evil.io", "docker.io.evil.io", "auth-docker.io", "authXdocker.io"]),
+    ("https://ghcr.io", ["ghcr.io", "ghcr.io:443"], ["auth.ghcr.io", "io", "evil.io"]),
+    ("http://10.1.2.3:5000", ["10.1.2.3", "10.1.2.3:5001"], ["10.1.2.30", "10.1.2.3.evil.io", "2.3"]),
+])
+def test_the_front_forwards_token_requests_only_to_the_upstreams_realm_hosts(upstream, allowed, refused):
+    """distribution follows a realm only on its remote's host or registrable domain; behind the
+    front the realm is a path of the front, which forwards it only where the upstream's is."""
+    import re
+    pattern = re.compile(frontcache.realm_hosts(upstream).removeprefix("~"))
+    assert all(pattern.match(h) for h in allowed)
+    assert not any(pattern.match(h) for h in refused)

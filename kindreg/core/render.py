@@ -258,7 +258,7 @@ def kind_config(plan: ProjectPlan, tree_path: str) -> str:
     only (it makes a bare volume name a path under its working directory), and a volume's
     mountpoint is a path that exists wherever the engine runs.
     kind >= v0.27 node images already set containerd's config_path to /etc/containerd/certs.d,
-    so no containerdConfigPatches are added (they would be wrong for containerd 2.x).
+    so the only patch is the pull-progress timeout (`pull_progress_patch`).
     """
     mount = {"hostPath": tree_path, "containerPath": NODE_CERTS_D, "readOnly": True}
 
@@ -269,8 +269,20 @@ def kind_config(plan: ProjectPlan, tree_path: str) -> str:
     nodes = [node("control-plane") for _ in range(plan.nodes.control_planes)]
     nodes += [node("worker") for _ in range(plan.nodes.workers)]
     doc = {"kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4",
-           "name": plan.nodes.cluster, "nodes": nodes}
+           "name": plan.nodes.cluster, "containerdConfigPatches": [pull_progress_patch()], "nodes": nodes}
     return _yaml(doc)
+
+
+# containerd 2.x's CRI image service (kind >= v0.27 node images) cancels a pull that has read
+# nothing for image_pull_progress_timeout (default 5m). Behind a front cache, every node but
+# one waits, reading nothing, until the first has fetched a layer: a large layer on a slow
+# link takes longer than 5 minutes, so the waiting nodes need longer.
+CRI_IMAGES_PLUGIN = "io.containerd.cri.v1.images"
+PULL_PROGRESS_TIMEOUT = "30m"
+
+
+def pull_progress_patch() -> str:
+    return tomlkit.dumps({"plugins": {CRI_IMAGES_PLUGIN: {"image_pull_progress_timeout": PULL_PROGRESS_TIMEOUT}}})
 
 
 def local_registry_hosting(plan: ProjectPlan) -> str:

@@ -6,14 +6,19 @@ Implements the subset of kind's CLI that kindreg's commands call:
   kind get clusters | kind get nodes --name N
 Nodes are named and labelled as kind names them (N-control-plane, N-worker2, label
 io.x-k8s.kind.cluster=N), join the network in KIND_EXPERIMENTAL_DOCKER_NETWORK (Docker picks
-their addresses), and get the config's extraMounts. Real kind nodes are privileged; these get
+their addresses), and get the config's extraMounts and containerdConfigPatches (merged into the
+node's /etc/containerd/config.toml before containerd starts, as kind merges them: a TOML merge
+patch, sigs.k8s.io/kind pkg/internal/patch). Real kind nodes are privileged; these get
 SYS_ADMIN only, which containerd needs to unpack images.
 """
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
+import tarfile
+import tomllib
 
 import docker
 import yaml
@@ -42,13 +47,50 @@ def create(client: docker.DockerClient, name: str, config_path: str) -> None:
         mounts = [docker.types.Mount(m["containerPath"], m["hostPath"], type="bind",
                                      read_only=bool(m.get("readOnly")))
                   for m in node.get("extraMounts", [])]
-        client.containers.run(
+        container = client.containers.create(
             os.environ[NODE_IMAGE_ENV], name=node_name, hostname=node_name, detach=True,
             network=network, mounts=mounts, cap_add=["SYS_ADMIN"],
             labels={CLUSTER_LABEL: name, ROLE_LABEL: role, "kindreg.test-double": "kind",
                     # the test run that owns it (tests/doubles/ownership.py)
                     "kindreg.test-run": os.environ.get("KINDREG_TEST_RUN", "")})
+        patch_containerd(container, config.get("containerdConfigPatches") or [])
+        container.start()
         print(f" ✓ (double) node {node_name} started on {network}", file=sys.stderr)
+
+
+CONTAINERD_CONFIG = "/etc/containerd/config.toml"
+
+
+def merged(base: str, patches: list[str]) -> str:
+    """`base` with each TOML patch merged in: tables merge, other values replace."""
+    import tomlkit
+    doc = tomllib.loads(base)
+    for patch in patches:
+        _merge(doc, tomllib.loads(patch))
+    return tomlkit.dumps(doc)
+
+
+def _merge(into: dict, patch: dict) -> None:
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def patch_containerd(container, patches: list[str]) -> None:
+    if not patches:
+        return
+    stream, _ = container.get_archive(CONTAINERD_CONFIG)
+    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+        base = tar.extractfile(os.path.basename(CONTAINERD_CONFIG)).read().decode()
+    data = merged(base, patches).encode()
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        info = tarfile.TarInfo(os.path.basename(CONTAINERD_CONFIG))
+        info.size, info.mode = len(data), 0o644
+        tar.addfile(info, io.BytesIO(data))
+    container.put_archive(os.path.dirname(CONTAINERD_CONFIG), out.getvalue())
 
 
 def nodes_of(client: docker.DockerClient, name: str) -> list:

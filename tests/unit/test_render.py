@@ -146,14 +146,16 @@ def test_build_registry_has_no_proxy_and_no_mirror_script():
     assert render.entrypoint(build) == ["registry", "serve", render.CONFIG_PATH]
 
 
-def test_kind_config_mounts_certs_d_on_every_node_and_patches_nothing():
+def test_kind_config_mounts_certs_d_on_every_node_and_patches_only_the_pull_timeout():
     doc = yaml.safe_load(render.kind_config(plan_of("qa"), "/abs/certs.d"))
     assert doc["name"] == "qa"
     assert [n["role"] for n in doc["nodes"]] == ["control-plane", "worker", "worker"]
     for node in doc["nodes"]:
         assert node["extraMounts"] == [{"hostPath": "/abs/certs.d",
                                         "containerPath": "/etc/containerd/certs.d", "readOnly": True}]
-    assert "containerdConfigPatches" not in doc
+    # config_path is already set by kind's node images; only the pull-progress timeout is patched.
+    [patch] = doc["containerdConfigPatches"]
+    assert tomllib.loads(patch) == {"plugins": {"io.containerd.cri.v1.images": {"image_pull_progress_timeout": "30m"}}}
 
 
 def test_local_registry_hosting_points_at_the_build_registry():

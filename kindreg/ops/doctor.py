@@ -13,6 +13,7 @@ from kindreg.adapters.engine import Engine, EngineError, addresses, is_registry,
 from kindreg.adapters.reach import HostRoutes
 from kindreg.core.plan import NetworkPlan, ProjectPlan, SharedPlan
 from kindreg.core import crossstack
+from kindreg.ops.status import read_traffic
 from kindreg.core.vocabulary import DOCKER_LOGIN_SOURCE, KIND_CLUSTER_LABEL, MANAGED_VALUE, Label, Role, Scope
 
 Plan = Union[SharedPlan, ProjectPlan]
@@ -45,7 +46,8 @@ def run(plans: list[tuple[Plan, str]], engine: Engine, host: HostFacts,
     """Check every (plan, field prefix); the report and whether all passed."""
     engine_ok, first = _engine(engine)
     seen = _Seen.of(engine) if engine_ok else None
-    machine = _tools(plans, host) + (_reach(seen.containers, routes or HostRoutes(engine.endpoint())) if seen else [])
+    machine = _tools(plans, host) + (_reach(seen.containers, routes or HostRoutes(engine.endpoint()))
+                                     + _traffic(engine, seen.containers) if seen else [])
     checks_all: list[Check] = [first, *machine]
     lines = ["kindreg doctor", first.render(), *(c.render() for c in machine)]
     for plan, prefix in plans:
@@ -112,6 +114,22 @@ def _tools(plans: list[tuple[Plan, str]], host: HostFacts) -> list[Check]:
 
 
 # ---------------------------------------------------------------- routes from this host
+
+def _traffic(engine: Engine, containers: list[dict]) -> list[Check]:
+    """A mirror with traffic and no hits: every pull it served went to the upstream."""
+    mirrors = [c for c in containers if is_registry(c) and running(c) and label(c, Label.ROLE) == Role.MIRROR]
+    seen = {name_of(c): read_traffic(engine, name_of(c)) for c in mirrors}
+    flagged = [Check(True, f"mirror {name}: {t.requests} requests since it started and no cache hit: every "
+                     "pull went to the upstream", "check `kindreg status` (DISK, MODE): a cache that is not kept "
+                     "(volume recreated, a short ttl) or a registry that keeps restarting starts cold each time",
+                     warn=True)
+               for name, t in seen.items() if t and t.no_hits]
+    active = [t for t in seen.values() if t and t.requests]
+    if flagged or not active:
+        return flagged
+    hits = sum(t.hits for t in active) / sum(t.requests for t in active)
+    return [Check(True, f"mirrors answer from their caches ({hits:.0%} of {sum(t.requests for t in active)} requests)")]
+
 
 def _reach(containers: list[dict], routes: HostRoutes) -> list[Check]:
     """How cache, push and status reach the running registries from this host; a registry they

@@ -8,6 +8,7 @@ from kindreg.adapters.engine import Engine, addresses, is_registry, label, name_
 from kindreg.adapters.reach import HostRoutes, published_port, registry_port
 from kindreg.core.render import DATA_DIR, MODE_FILE
 from kindreg.core.text import table
+from kindreg.core.traffic import DEBUG_VARS_COMMAND, DISK_COMMAND, MirrorTraffic, human_bytes, parse_debug_vars, parse_du
 from kindreg.core.vocabulary import KIND_CLUSTER_LABEL, PUBLISH_ADDRESS, Label, Role, Scope
 # A repository is a directory holding _manifests under the registry's storage.
 COUNT_REPOSITORIES = ["sh", "-c", f"find {DATA_DIR}/docker/registry/v2/repositories -type d "
@@ -31,6 +32,7 @@ class RegistryStatus:
     catalog: Optional[str]  # as this host reaches it (its address, else the published port)
     repositories: Optional[int]
     mode: Optional[str]  # mirrors: pull-through | cache-only
+    traffic: Optional[MirrorTraffic] = None  # mirrors: the registry's own counters since its start
 
 
 @dataclass
@@ -92,7 +94,18 @@ def _registry(engine: Engine, c: dict, routes: HostRoutes) -> RegistryStatus:
         host=label(c, Label.HOST) or "", upstream=label(c, Label.UPSTREAM), **_reached(c, scheme, routes),
         repositories=_count(engine, name_of(c)) if up else None,
         mode=_mode(engine, name_of(c)) if up and role == Role.MIRROR else None,
+        traffic=read_traffic(engine, name_of(c)) if up and role == Role.MIRROR else None,
     )
+
+
+def read_traffic(engine: Engine, container: str) -> Optional[MirrorTraffic]:
+    """A running mirror's counters and disk use, read inside its container (any engine, any host)."""
+    code, out = engine.exec(container, DEBUG_VARS_COMMAND)
+    traffic = parse_debug_vars(out) if code == 0 else None
+    if traffic is None:
+        return None
+    code, out = engine.exec(container, DISK_COMMAND)
+    return MirrorTraffic(**{**traffic.__dict__, "disk_bytes": parse_du(out) if code == 0 else None})
 
 
 def _reached(c: dict, scheme: str, routes: HostRoutes) -> dict[str, Optional[str]]:
@@ -124,16 +137,31 @@ def render_table(status: Status) -> str:
         nets = sorted({r.network for r in status.shared})
         lines.append(f"Shared mirrors (network {', '.join(nets)}, stack {status.shared[0].stack}):")
         lines += _registry_rows(status.shared)
+        lines += _traffic_rows(status.shared)
     for stack, regs in status.projects.items():
         nets = sorted({r.network for r in regs})
         lines.append(f"Project registries, stack {stack} (network {', '.join(nets)}):")
         lines += _registry_rows(regs)
+        lines += _traffic_rows(regs)
     for cluster, nodes in status.nodes.items():
         lines.append(f"Nodes of kind cluster {cluster}:")
         rows = [("NODE", "STATE", "NETWORKS")]
         rows += [(n.name, n.state, ", ".join(f"{k} {v}" for k, v in sorted(n.networks.items()))) for n in nodes]
         lines += table(rows)
     return "\n".join(lines)
+
+
+def _traffic_rows(regs: list[RegistryStatus]) -> list[str]:
+    mirrors = [r for r in regs if r.traffic]
+    if not mirrors:
+        return []
+    rows = [("MIRROR", "REQUESTS", "HITS", "MISSES", "HIT RATE", "FETCHED", "SERVED", "DISK")]
+    for r in mirrors:
+        t = r.traffic
+        rate = "-" if t.hit_rate is None else f"{t.hit_rate:.0%}"
+        rows.append((r.name, str(t.requests), str(t.hits), str(t.misses), rate, human_bytes(t.fetched_bytes),
+                     human_bytes(t.served_bytes), human_bytes(t.disk_bytes)))
+    return ["Mirror traffic since each registry started (FETCHED: from its front cache or upstream):", *table(rows)]
 
 
 def _registry_rows(regs: list[RegistryStatus]) -> list[str]:

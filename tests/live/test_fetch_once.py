@@ -17,7 +17,7 @@ import pytest
 
 from tests.hub import HubProcess
 from tests.images import layer
-from tests.live.conftest import free_port, node_pull, stack_configs
+from tests.live.conftest import free_port, node_forget, node_pull, stack_configs
 
 pytestmark = pytest.mark.live
 NET = "10.212"
@@ -144,3 +144,19 @@ def test_an_expired_token_is_renewed_without_failing_a_pull(live, world, hub):
     digest, size = blob_digest(layers)
     assert after["cdn_by_blob"][digest] == size
     assert after["tokens"] > before["tokens"]
+
+
+def test_status_reads_the_mirrors_own_counters(live, world, hub):
+    """distribution 3's /debug/vars, read inside the running mirror: a warm pull is a hit."""
+    from tests.live.test_offline_mirror import kindreg_status
+    client = live.machine.client
+    node = world["dev"]["nodes"][2]
+    before = next(r for r in kindreg_status()["shared"] if r["container"] == MIRROR)["traffic"]
+    node_forget(client, node, "docker.io/library/cold:1")
+    code, out = node_pull(client, node, "docker.io/library/cold:1")  # cached by the first test
+    assert code == 0, out
+    after = next(r for r in kindreg_status()["shared"] if r["container"] == MIRROR)["traffic"]
+    assert after["hits"] > before["hits"] and after["requests"] > before["requests"]
+    assert after["fetched_bytes"] >= 16 * MiB  # the cold image of the first test, at least
+    assert after["served_bytes"] > before["served_bytes"]
+    assert after["disk_bytes"] >= 16 * MiB

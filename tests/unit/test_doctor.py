@@ -210,3 +210,23 @@ def test_doctor_only_warns_when_the_engine_is_remote():
     assert passed, text
     assert ("warn  2 registries cannot be reached from this host: the engine is remote (ssh://builder@ci-box): "
             "its container addresses and published ports are on that machine") in text
+
+
+def test_a_mirror_with_traffic_and_no_hits_is_flagged():
+    from tests.unit.test_status import debug_vars, with_traffic
+    engine = with_traffic(running_dev(), "lok8s-registry-io-docker", debug_vars(40, 0, 40, 10 ** 9, 10 ** 9))
+    engine = with_traffic(engine, "lok8s-registry-io-quay", debug_vars(40, 30, 10, 10 ** 8, 10 ** 9))
+    passed, text = report(engine, ("shared",))
+    assert passed  # a warning: the pulls worked, only slower than they should
+    assert ("  warn  mirror lok8s-registry-io-docker: 40 requests since it started and no cache hit: every pull "
+            "went to the upstream\n        fix: check `kindreg status` (DISK, MODE)") in text
+    assert "io-quay" not in text
+
+
+def test_mirrors_that_hit_their_caches_pass_with_the_hit_rate():
+    from tests.unit.test_status import debug_vars, with_traffic
+    engine = with_traffic(running_dev(), "lok8s-registry-io-docker", debug_vars(40, 30, 10, 10 ** 8, 10 ** 9))
+    engine = with_traffic(engine, "lok8s-registry-io-quay", debug_vars(5, 0, 5, 10 ** 6, 10 ** 6))  # young
+    passed, text = report(engine, ("shared",))
+    assert passed and "  ok    mirrors answer from their caches (67% of 45 requests)" in text
+    assert "warn" not in text

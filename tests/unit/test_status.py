@@ -120,3 +120,37 @@ def test_status_keeps_container_addresses_where_the_host_routes_to_them():
     assert [r.catalog for r in found.projects["dev"]] == ["http://10.125.125.101/v2/_catalog",
                                                           "http://10.125.125.102/v2/_catalog"]
     assert asked == ["10.125.125.101"], "asked once per engine"
+
+
+def debug_vars(requests, hits, misses, pulled, pushed, manifests=(0, 0, 0, 0, 0)) -> str:
+    """A registry's /debug/vars as distribution 3 writes it (expvar; proxy counters per kind)."""
+    def part(r, h, m, pl, ps):
+        return {"Requests": r, "Hits": h, "Misses": m, "BytesPulled": pl, "BytesPushed": ps}
+    return json.dumps({"cmdline": ["registry"], "registry": {"proxy": {
+        "blobs": part(requests, hits, misses, pulled, pushed), "manifests": part(*manifests)}}})
+
+
+def with_traffic(engine: FakeEngine, name: str, text: str, du: str = "52224\t/var/lib/registry\n") -> FakeEngine:
+    engine.execs[(name, "wget")] = (0, text)
+    engine.execs[(name, "du")] = (0, du)
+    return engine
+
+
+def test_status_shows_each_mirrors_traffic_from_its_own_counters():
+    engine = with_traffic(machine(), "lok8s-registry-io-docker",
+                          debug_vars(30, 27, 3, 3 * 8 * 1048576, 30 * 8 * 1048576, manifests=(6, 4, 2, 4000, 12000)))
+    out = status.render_table(status.collect(engine))
+    assert ("Mirror traffic since each registry started (FETCHED: from its front cache or upstream):\n"
+            "  MIRROR     REQUESTS  HITS  MISSES  HIT RATE  FETCHED   SERVED     DISK\n"
+            "  io-docker  36        31    5       86%       24.0 MiB  240.0 MiB  51.0 MiB") in out
+    doc = status.collect(engine).to_json()
+    docker_io = next(r for r in doc["shared"] if r["name"] == "io-docker")
+    assert docker_io["traffic"] == {"requests": 36, "hits": 31, "misses": 5, "fetched_bytes": 3 * 8 * 1048576 + 4000,
+                                    "served_bytes": 30 * 8 * 1048576 + 12000, "disk_bytes": 52224 * 1024}
+    assert next(r for r in doc["shared"] if r["name"] == "io-quay")["traffic"] is None  # no counters read
+
+
+@pytest.mark.parametrize("text", ["", "not json", json.dumps({"registry": {}}), json.dumps({"memstats": {}})])
+def test_a_registry_without_proxy_counters_has_no_traffic(text):
+    from kindreg.core.traffic import parse_debug_vars
+    assert parse_debug_vars(text) is None

@@ -215,7 +215,7 @@ def test_dev_kind_cluster(dev_run, host):
     assert all(n["extraMounts"] == [{"hostPath": str(host.project_dir / ".kindreg/dev/certs.d"),
                                      "containerPath": "/etc/containerd/certs.d", "readOnly": True}]
                for n in doc["nodes"])
-    assert "containerdConfigPatches" not in doc
+    assert doc["containerdConfigPatches"] == [render.pull_progress_patch()]  # only the pull timeout
     assert kind.inputs["environment"]["KINDREG_NETWORK"] == "lok8s"
     # Replaced when its config changes or its network is replaced; an engine address is not a trigger.
     assert kind.inputs["triggers"] == [kind.inputs["stdin"], "dev-network-id"]

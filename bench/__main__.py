@@ -45,9 +45,10 @@ def main() -> int:
                 for name, layers in sharing.IMAGE_SET.items():
                     upstream.push(name, layers)
                 if "cold_warm" in only:
-                    results.append(coldwarm.measure_cold_warm(bench, upstream, args.runs))
+                    cold_warm = coldwarm.measure_cold_warm(bench, upstream, args.runs)
+                    results += [cold_warm, coldwarm.warm_pull(cold_warm)]
                 if "concurrent" in only:
-                    results += coldwarm.measure_concurrent(bench, upstream)
+                    results += coldwarm.measure_concurrent(bench, upstream, runs=args.runs)
             finally:
                 bench.destroy_all()
                 upstream.close()

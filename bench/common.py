@@ -14,14 +14,18 @@ from typing import Optional
 
 from components.program import Host
 from kindreg.core.vocabulary import MANAGED_VALUE, Label, Role
-from tests.images import oci_layout
 from tests.live import images as test_images
 from tests.live.conftest import BIN, sweep
 from tests.live.provider_double import Machine, command_environment
-from tests.netns import Netns, RegistryProcess, link_to_host
+from tests.hub import HubProcess
+from tests.netns import Netns, link_to_host
 
 UPSTREAM_IP, HOST_SIDE = "10.216.250.2", "10.216.250.1"
-UPSTREAM_PORT = 5000
+# The CDN on another address of the namespace: another host, as Docker Hub's is. (Go's HTTP
+# client keeps the Authorization header on a redirect to the same host name, whatever the port,
+# and the CDN refuses a request that carries one.)
+CDN_IP = "10.216.251.2"
+UPSTREAM_PORT, CDN_PORT = 5000, 5002
 NAMES, PROJECTS, NET = "kindreg-bench", "bench", "10.216"
 MiB = 1024 * 1024
 
@@ -50,14 +54,18 @@ def unique_bytes(image_set: dict) -> int:
 
 
 class Upstream:
-    """Debian's registry in its own network namespace, behind a veth link shaped with tbf."""
+    """The Docker-Hub-like test upstream (tests/hub.py: bearer tokens, 307 to a CDN origin,
+    Range) in its own network namespace, behind a veth link shaped with tbf: what crosses the
+    link is counted by the hub's CDN, per blob, as it sends it."""
 
     def __init__(self, workdir: Path, rate: Optional[str]):
         self.ns = Netns(f"kindreg-bench-up-{int(time.time()) % 100000}", [])
         self.link = link_to_host(self.ns, HOST_SIDE, UPSTREAM_IP, rate=rate)
-        config = (f"version: 0.1\nlog: {{level: warn}}\nstorage: {{filesystem: {{rootdirectory: /unused}}}}\n"
-                  f'http: {{addr: "{UPSTREAM_IP}:{UPSTREAM_PORT}"}}\n')
-        self.registry = RegistryProcess(self.ns, workdir / "upstream", config, self.url)
+        self.ns.run(f"ip addr add {CDN_IP}/32 dev kr0")
+        subprocess.run(["ip", "route", "add", f"{CDN_IP}/32", "dev", self.link], check=True)
+        self.hub = HubProcess(workdir / "hub", workdir / "hub.log", UPSTREAM_IP, (UPSTREAM_PORT, CDN_PORT),
+                              prefix=("ip", "netns", "exec", self.ns.name),
+                              extra=("--cdn-listen", CDN_IP, "--cdn-origin", f"http://{CDN_IP}:{CDN_PORT}"))
         self.workdir = workdir
 
     @property
@@ -66,28 +74,24 @@ class Upstream:
 
     def push(self, name: str, layers: list[dict]) -> None:
         repo, tag = name.split(":")
-        layout = self.workdir / "oci" / repo.replace("/", "-")
-        oci_layout(layout, tag, layers)
-        self.ns.run(f"skopeo copy --insecure-policy --dest-tls-verify=false oci:{layout}:{tag} "
-                    f"docker://{UPSTREAM_IP}:{UPSTREAM_PORT}/{name}")
+        self.hub.content.push(repo, tag, layers)
 
-    def blob_bytes(self, since: int = 0, repo: str = "bench/") -> tuple[int, int]:
-        """(bytes, requests) of blob GETs in the access log after line `since`."""
-        lines = self.registry.log.read_text().splitlines()[since:]
-        total = count = 0
-        for line in lines:
-            m = re.search(r'"GET /v2/([^ ]+)/blobs/sha256:[0-9a-f]+ HTTP/[0-9.]+" (\d+) (\d+)', line)
-            if m and m.group(1).startswith(repo.rstrip("/")) and m.group(2) == "200":
-                total += int(m.group(3))
-                count += 1
-        return total, count
+    def mark(self) -> dict:
+        return self.hub.stats()
 
-    def log_lines(self) -> int:
-        return len(self.registry.log.read_text().splitlines())
+    def blob_bytes(self, since: dict) -> tuple[int, int]:
+        """(bytes, requests) the CDN sent since `since` (a mark)."""
+        now = self.hub.stats()
+        return now["cdn_bytes"] - since["cdn_bytes"], now["cdn_requests"] - since["cdn_requests"]
 
-    def settled(self, since: int, settle: float = 3.0) -> tuple[int, int]:
-        """Blob bytes once the access log has been still for `settle` seconds (proxies keep
-        filling their caches in the background after the client has its bytes)."""
+    def bytes_of(self, digests: list[str], since: Optional[dict] = None) -> int:
+        """CDN bytes sent for these blobs (since a mark)."""
+        now, before = self.hub.stats()["cdn_by_blob"], (since or {}).get("cdn_by_blob", {})
+        return sum(now.get(d, 0) - before.get(d, 0) for d in digests)
+
+    def settled(self, since: dict, settle: float = 3.0) -> tuple[int, int]:
+        """CDN bytes once they have been still for `settle` seconds (proxies keep filling their
+        caches in the background after the client has its bytes)."""
         last, stable_since = self.blob_bytes(since), time.time()
         while time.time() - stable_since < settle:
             time.sleep(0.25)
@@ -97,6 +101,7 @@ class Upstream:
         return last
 
     def close(self) -> None:
+        self.hub.stop()
         self.ns.close()
         subprocess.run(["ip", "link", "del", self.link], capture_output=True)
 
@@ -137,15 +142,23 @@ def make_bench(workdir: Path) -> Bench:
     return Bench(Machine(client=client, command_env=env, workdir=workdir), host, registry_image, node_image)
 
 
-def shared_stack(bench: Bench) -> dict:
+def front_cache(front: bool) -> dict:
+    """kindreg's front cache (the test image of the nginx users get), or none: the plain proxy
+    every peer runs."""
+    return {"image": test_images.front_image()} if front else {"enabled": False}
+
+
+def shared_stack(bench: Bench, front: bool = True) -> dict:
     return {"kindreg:shared": {"network": {"name": f"{NAMES}-registries", "cidr": f"{NET}.200.0/24"},
                                "prefix": NAMES, "image": bench.registry_image, "deleteVolumes": True,
+                               "frontCache": front_cache(front),
                                "mirrors": [{"name": "io-docker", "url": f"http://{UPSTREAM_IP}:{UPSTREAM_PORT}",
                                             "host": "docker.io"}]}}
 
 
 def project_stack(bench: Bench, index: int, shared: bool, nodes: int = 1) -> dict:
-    regs = {"image": bench.registry_image, "deleteVolumes": True, "shared": {"enabled": shared}}
+    regs = {"image": bench.registry_image, "deleteVolumes": True, "shared": {"enabled": shared},
+            "frontCache": front_cache(True)}
     if not shared:
         regs["mirrors"] = [{"name": "io-docker", "url": f"http://{UPSTREAM_IP}:{UPSTREAM_PORT}", "host": "docker.io"}]
     return {"kindreg:cluster": {
@@ -153,8 +166,8 @@ def project_stack(bench: Bench, index: int, shared: bool, nodes: int = 1) -> dic
         "registries": regs, "nodes": {"workers": nodes - 1, "image": bench.node_image}}}
 
 
-def exec_in(client, container: str, argv: list[str]) -> tuple[int, str]:
-    r = client.containers.get(container).exec_run(argv)
+def exec_in(client, container: str, argv: list[str], stderr: bool = True) -> tuple[int, str]:
+    r = client.containers.get(container).exec_run(argv, stderr=stderr)
     return r.exit_code, r.output.decode(errors="replace")
 
 
@@ -175,7 +188,8 @@ def pull(client, node: str, ref: str, plain_http: bool = False) -> float:
 def forget_all(client, node: str) -> None:
     exec_in(client, node, ["sh", "-c", "ctr images ls -q | while read -r ref; do ctr images rm --sync \"$ref\"; done; "
                                        "ctr content prune references"])
-    code, out = exec_in(client, node, ["ctr", "content", "ls", "-q"])
+    # stdout alone: containerd 2.2 warns on stderr (cgroup v1 deprecation) with every command.
+    code, out = exec_in(client, node, ["ctr", "content", "ls", "-q"], stderr=False)
     if out.strip():
         raise RuntimeError(f"{node} still holds content after forgetting everything:\n{out[:300]}")
 
@@ -194,6 +208,13 @@ def layer_digests(layers: list[dict]) -> list[str]:
 
     from tests.images import layer
     return [hashlib.sha256(layer(files)[0]).hexdigest() for files in layers]
+
+
+def registry_version(client, image: str) -> str:
+    """The distribution version inside the registry image (`registry --version`): 3.1.2."""
+    out = client.containers.run(image, ["--version"], entrypoint="registry", remove=True).decode()
+    found = re.search(r"v(\d+\.\d+\.\d+)", out)
+    return found.group(1) if found else out.strip()
 
 
 def wait_filled(client, mirror: str, digests: list[str], timeout: float = 300) -> float:

@@ -41,13 +41,19 @@ def table_lines(document: dict) -> list[str]:
         out.append(f"  upstream bytes, cold pull through the mirror / direct pull: "
                    f"{r['upstream_bytes_ratio_cold_to_direct']:.2f}; the mirror's cache was complete "
                    f"{max(r['raw']['cache_filled_seconds_after_cold_pull']):.1f}s (at most) after the cold pull finished")
-    if "concurrent_cold" in by:
-        out.append("3. N nodes pulling the same uncached image at once through one mirror")
-        rows = [("N", "image MiB", "seconds to last node", "upstream MiB", "upstream bytes per image")]
-        for r in by["concurrent_cold"]:
-            rows.append((str(r["params"]["nodes"]), _mib(r["params"]["image_bytes"]),
-                         f"{r['raw']['seconds_to_last_node']:.2f}", _mib(r["raw"]["upstream_bytes"]),
-                         f"{r['ratios']['upstream_bytes_per_image']:.2f}"))
+    if "warm-pull" in by:
+        w = by["warm-pull"][0]
+        out.append(f"  warm pull through the mirror / the same pull from a local registry: "
+                   f"{w['timeRatioToLocalRegistry']:.2f} (steady state {w['steadyStateRatio']:.2f})")
+    if "concurrent-cold-pull" in by:
+        first = by["concurrent-cold-pull"][0]
+        out.append(f"3. N nodes pulling the same uncached {_mib(first['imageBytes'])} MiB image at once "
+                   f"(registry {first['registryVersion']}; median of {first['runs']}; a direct single pull: "
+                   f"{first['directSeconds']:.2f} s)")
+        rows = [("proxy", "N", "seconds to last node", "time / direct", "upstream bytes per image")]
+        for r in by["concurrent-cold-pull"]:
+            rows.append((r["proxy"], str(r["n"]), f"{r['secondsToLastNode']:.2f}", f"{r['timeRatioToDirect']:.2f}",
+                         f"{r['upstreamBytesPerImage']:.2f}"))
         out += table(rows)
     if "program_cost" in by:
         out.append("4. Building the Pulumi graph under mocks (median of 5), beside a control program "

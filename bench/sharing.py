@@ -9,7 +9,7 @@ DIGESTS = sorted({d for layers in IMAGE_SET.values() for d in layer_digests(laye
 
 
 def run_mode(bench: Bench, upstream: Upstream, projects: int, shared: bool) -> dict:
-    since = upstream.log_lines()
+    since = upstream.mark()
     if shared:
         bench.up("shared", shared_stack(bench))
     for i in range(projects):

@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import json
 import shutil
+import socketserver
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -330,11 +331,21 @@ def _range(header: Optional[str], size: int) -> tuple[Optional[int], int]:
     return (start, end) if start <= end and start < size else (None, 0)
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def server_bind(self):
+        # HTTPServer's own asks DNS for the address's name (getfqdn), which hangs in a network
+        # namespace without a resolver.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+
 def serve(hub: Hub, listen: str, ports: dict[str, int]) -> list[ThreadingHTTPServer]:
     servers = []
     for role, port in ports.items():
         handler = type(f"{role.title()}Handler", (Handler,), {"hub": hub, "role": role})
-        server = ThreadingHTTPServer((listen, port), handler)
+        server = Server((listen, port), handler)
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)

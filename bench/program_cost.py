@@ -17,8 +17,9 @@ from tests.mocks.harness import KindregMocks, RecordingMonitor, fake_host, run_s
 REPEATS = 5
 
 
-def _mirrors(n: int) -> list[str]:
-    return [f"m{i}.example.com" for i in range(n)]
+def _mirrors(n: int) -> list[dict]:
+    # Fixed addresses: addresses derived from 64 made-up names can collide (validation refuses).
+    return [{"name": f"m{i}", "url": f"https://m{i}.example.com", "address": f"10.125.200.{2 + i}"} for i in range(n)]
 
 
 def _median_seconds(fn) -> float:

@@ -188,3 +188,30 @@ def test_ksail_strings_with_passwords_are_refused_without_showing_them(text, say
     rendered = err.value.render()
     assert says in rendered, rendered
     assert SECRET not in rendered and SECRET[:6] not in rendered
+
+
+def test_front_cache_settings_are_checked_and_every_bad_one_named():
+    from kindreg.core.sources import shared_from_mapping
+    raw = {"frontCache": {"maxSize": "4 g", "keep": "30x", "image": "Not An Image", "enable": True}}
+    with pytest.raises(ConfigError) as err:
+        shared_from_mapping(raw, "shared", "test")
+    rendered = [p.render() for p in err.value.problems]
+    assert [p.path for p in err.value.problems] == [
+        "kindreg:shared.frontCache.image", "kindreg:shared.frontCache.maxSize", "kindreg:shared.frontCache.keep",
+        "kindreg:shared.frontCache.enable"]
+    assert 'is not a size; write it like "4g" or "512m"' in rendered[1] and "4 g" in rendered[1]
+    assert 'is not a time; write it like "30m" or "2h"' in rendered[2]
+    assert 'did you mean "enabled"' in rendered[3]
+
+
+@pytest.mark.parametrize("where", ["shared", "project"])
+def test_the_front_cache_is_on_by_default_and_can_be_turned_off(where):
+    from kindreg.core.sources import shared_from_mapping
+    if where == "shared":
+        on, off = shared_from_mapping({}, "s", "t"), shared_from_mapping({"frontCache": {"enabled": False}}, "s", "t")
+    else:
+        on = project_from_mapping({}, "p", "t")
+        off = project_from_mapping({"registries": {"frontCache": {"enabled": False}}}, "p", "t")
+    spec = (lambda c: c.config.front_cache) if where == "shared" else (lambda c: c.config.registries.front_cache)
+    assert spec(on).enabled and spec(on).image == "nginx:stable-alpine" and spec(on).max_size == "4g"
+    assert not spec(off).enabled

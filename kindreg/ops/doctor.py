@@ -117,18 +117,25 @@ def _tools(plans: list[tuple[Plan, str]], host: HostFacts) -> list[Check]:
 
 def _traffic(engine: Engine, containers: list[dict]) -> list[Check]:
     """A mirror with traffic and no hits: every pull it served went to the upstream."""
-    mirrors = [c for c in containers if is_registry(c) and running(c) and label(c, Label.ROLE) == Role.MIRROR]
-    seen = {name_of(c): read_traffic(engine, name_of(c)) for c in mirrors}
-    flagged = [Check(True, f"mirror {name}: {t.requests} requests since it started and no cache hit: every "
-                     "pull went to the upstream", "check `kindreg status` (DISK, MODE): a cache that is not kept "
-                     "(volume recreated, a short ttl) or a registry that keeps restarting starts cold each time",
-                     warn=True)
-               for name, t in seen.items() if t and t.no_hits]
-    active = [t for t in seen.values() if t and t.requests]
+    seen = _mirror_traffic(engine, containers)
+    flagged = [_no_hits(name, t) for name, t in seen.items() if t.no_hits]
+    active = [t for t in seen.values() if t.requests]
     if flagged or not active:
         return flagged
-    hits = sum(t.hits for t in active) / sum(t.requests for t in active)
-    return [Check(True, f"mirrors answer from their caches ({hits:.0%} of {sum(t.requests for t in active)} requests)")]
+    requests = sum(t.requests for t in active)
+    return [Check(True, f"mirrors answer from their caches ({sum(t.hits for t in active) / requests:.0%} "
+                        f"of {requests} requests)")]
+
+
+def _mirror_traffic(engine: Engine, containers: list[dict]) -> dict:
+    names = [name_of(c) for c in containers if is_registry(c) and running(c) and label(c, Label.ROLE) == Role.MIRROR]
+    return {name: t for name in names if (t := read_traffic(engine, name))}
+
+
+def _no_hits(name: str, t) -> Check:
+    return Check(True, f"mirror {name}: {t.requests} requests since it started and no cache hit: every pull went "
+                 "to the upstream", "check `kindreg status` (DISK, MODE): a cache that is not kept (volume "
+                 "recreated, a short ttl) or a registry that keeps restarting starts cold each time", warn=True)
 
 
 def _reach(containers: list[dict], routes: HostRoutes) -> list[Check]:

@@ -222,7 +222,8 @@ def test_a_new_upstream_replaces_the_mirror_and_keeps_its_cache(world, engine, c
         changed["kindreg:shared"]["mirrors"][0]["url"] = f"http://{NET}.200.1:{second.port}"
         world.write("shared", changed)
         preview = world.preview("shared")
-        assert preview.changed() == {"replace": {"shared-io-docker-container"}}  # not the volume
+        # The mirror and its front cache (whose config names the upstream); not the volume.
+        assert preview.changed() == {"replace": {"shared-io-docker-container", "shared-io-docker-front-container"}}
         world.up("shared")
         # Both of the mirror's files name its upstream (the by-address one in its comment).
         assert world.preview("dev").changed() == {"update": {"dev-certs-docker.io", f"dev-certs-{NET}.200.2"}}
@@ -279,7 +280,8 @@ def test_a_mirror_added(world, configs, test_images, upstream):
     more = shared_config(test_images[0], upstream.port, ("io-docker", "io-quay", "io-k8s"))
     world.write("shared", more)
     steps = world.preview("shared").changed()
-    assert steps == {"create": {"shared-io-k8s", "shared-io-k8s-volume", "shared-io-k8s-container"}}
+    assert steps == {"create": {"shared-io-k8s", "shared-io-k8s-volume", "shared-io-k8s-container",
+                                "shared-io-k8s-front", "shared-io-k8s-front-container"}}
     world.up("shared")
     assert world.preview("dev").changed() == {"create": {"dev-certs-registry.k8s.io", f"dev-certs-{NET}.200.4"}}
     world.up("dev")
@@ -296,7 +298,8 @@ def test_mirrors_reordered_change_nothing(world, test_images, upstream):
 def test_a_mirror_removed(world, engine, configs):
     world.write("shared", configs["shared"])
     steps = world.preview("shared").changed()
-    assert steps["delete"] == {"shared-io-k8s", "shared-io-k8s-volume", "shared-io-k8s-container"}
+    assert steps["delete"] == {"shared-io-k8s", "shared-io-k8s-volume", "shared-io-k8s-container",
+                               "shared-io-k8s-front", "shared-io-k8s-front-container"}
     world.up("shared")
     assert engine.volumes.get(f"{PREFIX}-registry-io-k8s-data")  # kept: deleteVolumes is false
     assert world.preview("dev").changed() == {"delete": {"dev-certs-registry.k8s.io", f"dev-certs-{NET}.200.4"}}

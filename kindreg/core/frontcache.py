@@ -39,6 +39,8 @@ from .vocabulary import FRONT_ROLE, Label
 
 CONF_PATH = "/etc/nginx/nginx.conf"
 CACHE_DIR = "/var/cache/kindreg-front"
+TOKEN_CACHE_DIR = "/var/cache/kindreg-front-tokens"
+TOKEN_KEEP = "30s"  # well inside the shortest token lifetime clients honour (60 s)
 HEALTH_PATH = "/kindreg-front/health"
 HEALTH_URL = f"http://127.0.0.1:{FRONT_PORT}{HEALTH_PATH}"
 FETCH_PORT = 8081  # the inner server that fetches from the upstream and follows redirects
@@ -155,6 +157,17 @@ def _realm_location() -> dict:
         _d("if", "$kindreg_realm_allowed", "=", "0", block=[_d("return", "403")]),
         _d("proxy_pass", "$realm_scheme://$realm_host$realm_path$is_args$args"),
         _d("proxy_set_header", "Host", "$realm_host"),
+        # distribution asks for a new token with every request it proxies: an anonymous token
+        # (the same for every caller of a scope) is kept for half a minute, far inside its lifetime
+        # (Docker Hub: 300 s; the answer's issued_at tells the registry its age). A token for
+        # credentials is never stored: the key would not hold the credential, and nothing of it
+        # may reach a file.
+        _d("proxy_cache", "tokens"),
+        _d("proxy_cache_key", "$request_uri"),
+        _d("proxy_cache_valid", "200", TOKEN_KEEP),
+        _d("proxy_ignore_headers", "Cache-Control", "Expires", "Set-Cookie"),
+        _d("proxy_no_cache", "$http_authorization"),
+        _d("proxy_cache_bypass", "$http_authorization"),
     ])
 
 
@@ -174,6 +187,8 @@ def nginx_conf(reg: RegistryPlan) -> str:
         _d("proxy_http_version", "1.1"),
         _d("proxy_cache_path", CACHE_DIR, "levels=1:2", "keys_zone=blobs:10m",
            f"max_size={nginx_value(front.max_size)}", f"inactive={nginx_value(front.keep)}", "use_temp_path=off"),
+        _d("proxy_cache_path", TOKEN_CACHE_DIR, "keys_zone=tokens:1m", "max_size=16m", f"inactive={TOKEN_KEEP}",
+           "use_temp_path=off"),
         _d("client_max_body_size", "0"),
         *_realm_maps(reg.upstream),
         _d("server", block=[

@@ -128,7 +128,10 @@ def test_the_front_cache_config_keeps_fetch_once():
                  "proxy_cache_convert_head off;", "proxy_cache_key $request_method$uri;",
                  "proxy_ignore_client_abort on;", "error_page 301 302 303 307 308 = @redirected;",
                  "proxy_set_header Authorization '';", "set $upstream https://registry-1.docker.io;",
-                 "max_size=4g inactive=30m"):
+                 "max_size=4g inactive=30m",
+                 # anonymous tokens kept briefly; a token for credentials never stored
+                 "proxy_cache tokens;", "proxy_cache_valid 200 30s;", "proxy_no_cache $http_authorization;",
+                 "proxy_cache_bypass $http_authorization;"):
         assert line in text, line
 
 

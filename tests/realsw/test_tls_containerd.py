@@ -18,7 +18,10 @@ pytestmark = pytest.mark.realsw
 
 def shared_plan(tls: bool):
     cfg = SharedStackConfig.model_validate({
-        "tls": tls, "mirrors": [{"name": "io-docker", "url": UPSTREAM, "host": "docker.io"}]})
+        "tls": tls, "mirrors": [{"name": "io-docker", "url": UPSTREAM, "host": "docker.io"}],
+        # This level runs registry processes in network namespaces, with no Docker DNS to find a
+        # front cache by name: the front is exercised at the live level (tests/live/test_fetch_once.py).
+        "frontCache": {"enabled": False}})
     return plan_shared(cfg, "shared")
 
 

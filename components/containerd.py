@@ -46,9 +46,9 @@ class CertsTree(pulumi.ComponentResource):
     (`mountpoint`). Either way a rewritten file reaches the nodes without a restart.
 
     A file's `triggers` are its path only: a change of content is an update, whose script
-    rewrites the file in place. A replacement happens only for another path, and Pulumi creates
-    the replacement before it deletes the original; the delete scripts therefore remove a file
-    only while it still holds what that resource wrote, never what a newer one wrote.
+    rewrites the file in place. A replacement (another root, or `kindreg up` healing a file
+    removed or edited by hand) deletes first; the delete scripts remove a file only while it
+    still holds what that resource wrote, so an edited file is overwritten, never lost twice.
     """
 
     def __init__(self, name: str, args: CertsTreeArgs, opts: Optional[pulumi.ResourceOptions] = None):
@@ -61,7 +61,9 @@ class CertsTree(pulumi.ComponentResource):
             root, where, run = self._directory(name, args), args.directory, ON_HOST
             base = {"KINDREG_CERTS_DIR": args.directory}
             self.mountpoint = pulumi.Output.from_input(args.directory)
-        under_root = pulumi.ResourceOptions(parent=self, depends_on=[root])
+        # Replaced (by `kindreg up`, when the file in the nodes was removed or edited) delete
+        # first: the old resource's delete must not remove what its replacement just wrote.
+        under_root = pulumi.ResourceOptions(parent=self, depends_on=[root], delete_before_replace=True)
         self.files = {
             path: local.Command(
                 f"{name}-{path.split('/')[0]}", create=run.write, update=run.write, delete=run.delete,

@@ -29,8 +29,9 @@ from .core.errors import ConfigError, problem
 from .core.stacks import Plan
 from .adapters import pulumi as pulumi_engine
 from .core.vocabulary import Role
-from .ops import cache as cache_op, doctor as doctor_op, lifecycle, project, push as push_op, routes
+from .ops import cache as cache_op, doctor as doctor_op, lifecycle, project, push as push_op, reconcile, routes
 from .ops import status as status_op
+from .ops import interrupt
 
 EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
 PROJECT_DIR_ENV = "KINDREG_PROJECT_DIR"
@@ -73,6 +74,22 @@ def pulumi_stacks(project_dir: Path) -> lifecycle.Stacks:
 
 STACKS: Callable[[Path], lifecycle.Stacks] = pulumi_stacks
 DEFAULT_STACK = "dev"
+
+
+def machine_for(project_dir: Path, stacks: Sequence[str]) -> reconcile.Machine:
+    """What is around the stacks: their Docker engine and this host."""
+    return reconcile.Machine(engine_for(project_dir, stacks), project_dir, dict(os.environ))
+
+
+MACHINE: Callable[[Path, Sequence[str]], reconcile.Machine] = machine_for
+
+
+def recorded_of(project_dir: Path) -> Callable[[str], object]:
+    """What each stack's state records, read from a file backend without running anything;
+    for other backends nothing is assumed (a stack counts as up when its network exists)."""
+    from .core.world import Recorded
+    files = pulumi_engine.StateFiles.of(project_dir, os.environ)
+    return files.recorded if files else (lambda name: Recorded(read=False))
 
 
 def command(name: str, help_text: str, args: Callable[[argparse.ArgumentParser], None] = lambda p: None):
@@ -156,35 +173,44 @@ def _confirm(args: argparse.Namespace) -> lifecycle.Confirm:
     return _ask
 
 
-def _lifecycle(args: argparse.Namespace, run: Callable[[lifecycle.Stacks, lifecycle.Target], None]) -> int:
-    """Validate first (exit 2, nothing touched), then hand the stacks to the engine."""
+def _lifecycle(args: argparse.Namespace, run: Callable[[lifecycle.Stacks, lifecycle.Target, reconcile.Machine], None]) -> int:
+    """Validate first (exit 2, nothing touched), then hand the stacks to the engine. Ctrl-C once
+    lets the engine finish the steps under way and save the state; the message says how to go on."""
     target = lifecycle.target(args.project_dir, args.stack)
-    try:
-        run(STACKS(args.project_dir), target)
-    except pulumi_engine.PulumiUnavailable as err:
-        return fail(f"kindreg {args.command}: {err}")
-    except pulumi_engine.RunFailed as err:
-        return fail(f"kindreg {args.command}: the engine reported an error:\n{err}")
-    except (lifecycle.Refused, lifecycle.Cancelled) as err:
-        return fail(f"kindreg {args.command}: {err}")
+    resume = f"run `kindreg {args.command} --stack {args.stack}` to go on"
+    with interrupt.graceful(print) as stop:
+        try:
+            run(STACKS(args.project_dir), target, MACHINE(args.project_dir, [target.stack]))
+        except pulumi_engine.PulumiUnavailable as err:
+            return fail(f"kindreg {args.command}: {err}")
+        except pulumi_engine.RunFailed as err:
+            if stop.requested:
+                return fail(f"kindreg {args.command}: stopped by an interrupt; the engine finished the steps under "
+                            f"way and saved the stacks' state; {resume}")
+            return fail(f"kindreg {args.command}: the engine reported an error:\n{err}")
+        except (lifecycle.Refused, lifecycle.Cancelled, lifecycle.NotVerified, EngineError) as err:
+            return fail(f"kindreg {args.command}: {err}")
+        except KeyboardInterrupt:
+            return fail(f"kindreg {args.command}: stopped at once (second interrupt); the next `kindreg "
+                        f"{args.command}` resolves what was under way; {resume}", 130)
     return EXIT_OK
 
 
 @command("up", "create or update a project's registries and cluster, shared mirrors first", _up_args)
 def up(args: argparse.Namespace) -> int:
     confirm = _confirm(args)
-    return _lifecycle(args, lambda stacks, t: lifecycle.up(stacks, t, confirm, print))
+    return _lifecycle(args, lambda stacks, t, machine: lifecycle.up(stacks, t, confirm, print, machine))
 
 
 @command("preview", "show what up would change, shared mirrors first", _preview_args)
 def preview(args: argparse.Namespace) -> int:
-    return _lifecycle(args, lambda stacks, t: lifecycle.preview(stacks, t, args.diff, print))
+    return _lifecycle(args, lambda stacks, t, machine: lifecycle.preview(stacks, t, args.diff, print, machine))
 
 
 @command("down", "destroy a project's registries and cluster (--shared: the shared mirrors too)", _down_args)
 def down(args: argparse.Namespace) -> int:
     confirm = _confirm(args)
-    return _lifecycle(args, lambda stacks, t: lifecycle.down(
+    return _lifecycle(args, lambda stacks, t, machine: lifecycle.down(
         stacks, t, args.shared, lambda: engine_for(args.project_dir, [t.shared or t.stack]), confirm, print))
 
 
@@ -236,15 +262,34 @@ def _status_args(p: argparse.ArgumentParser) -> None:
     _project_dir(p)
 
 
-@command("status", "show kindreg's registries and nodes, read from the Docker engine", _status_args)
+@command("status", "show kindreg's registries and nodes, read from the Docker engine; exit 1 when "
+                   "something of a stack that is up is missing, stopped or unhealthy", _status_args)
 def status(args: argparse.Namespace) -> int:
+    stacks = [args.stack] if args.stack else project.names(args.project_dir)
     try:
-        engine = engine_for(args.project_dir, [args.stack] if args.stack else project.names(args.project_dir))
+        engine = engine_for(args.project_dir, stacks)
         found = status_op.collect(engine, ROUTES(engine))
+        problems = _verdict(args.project_dir, stacks, engine)
     except EngineError as err:
         return fail(f"kindreg status: {err}")
-    print(json.dumps(found.to_json(), indent=2) if args.json else status_op.render_table(found))
-    return EXIT_OK
+    if args.json:
+        print(json.dumps({**found.to_json(), "verdict": status_op.verdict_json(problems)}, indent=2))
+    else:
+        print(status_op.render_table(found))
+        print(status_op.render_verdict(problems))
+    return EXIT_FAIL if any(problems.values()) else EXIT_OK
+
+
+def _verdict(project_dir: Path, stacks: Sequence[str], engine: Engine) -> dict:
+    """stack -> what differs from its plan, for the stacks that are up and plan."""
+    plans = []
+    for stack in stacks:
+        try:
+            plans.append(project.plan(project_dir, stack))
+        except ConfigError:
+            continue  # `kindreg validate` says what is wrong with it
+    machine = reconcile.Machine(engine, project_dir, dict(os.environ))
+    return reconcile.verdict(machine, plans, recorded_of(project_dir))
 
 
 def _doctor_args(p: argparse.ArgumentParser) -> None:
@@ -262,7 +307,12 @@ def doctor(args: argparse.Namespace) -> int:
     facts = doctor_op.HostFacts(which=shutil.which, ca_file=local_ca().file, trusted=ca_in_bundle,
                                 port_free=host_facts.port_free,
                                 pulumi=lambda: pulumi_engine.installed(os.environ))
-    passed, report = doctor_op.run(plans, engine_for(args.project_dir, stacks), facts)
+    engine = engine_for(args.project_dir, stacks)
+    try:
+        problems = _verdict(args.project_dir, stacks, engine)
+    except EngineError:
+        problems = {}  # the report says the engine cannot be reached
+    passed, report = doctor_op.run(plans, engine, facts, verdict=problems)
     print(report)
     return EXIT_OK if passed else EXIT_FAIL
 

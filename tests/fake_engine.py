@@ -33,11 +33,28 @@ def network(name: str, subnet: str, labels: Optional[dict] = None, containers: O
             "Containers": {f"id-{n}": {"Name": n, "IPv4Address": f"{ip}/24"} for n, ip in (containers or {}).items()}}
 
 
+def planted(engine: "FakeEngine", *plans) -> "FakeEngine":
+    """The files kindreg writes, as each plan has them, inside the fake's containers and nodes
+    (what `docker exec ... sha256sum` and kubectl would find on a machine that is up)."""
+    from kindreg.core.expected import expected
+    for plan in plans:
+        want = expected(plan)
+        for c in want.containers:
+            engine.files.setdefault(c.name, {}).update(c.files)
+        for n in want.nodes:
+            engine.files.setdefault(n.name, {}).update({p: f.sha256 for p, f in n.files.items()})
+            if n.registry_hosting is not None:
+                engine.hosting[n.name] = n.registry_hosting
+    return engine
+
+
 class FakeEngine:
     def __init__(self, containers: Sequence[dict] = (), networks: Sequence[dict] = (),
                  execs: Optional[dict] = None, reachable: bool = True,
                  network_members: Optional[dict[str, list[dict]]] = None, volumes: Sequence[dict] = (),
                  docker_host: str = "unix:///var/run/docker.sock"):
+        self.files: dict[str, dict[str, str]] = {}  # container -> path -> SHA-256 (see `planted`)
+        self.hosting: dict[str, str] = {}  # node -> the local-registry-hosting ConfigMap's data
         self._containers, self._networks, self._volumes = list(containers), list(networks), list(volumes)
         self.network_members = network_members or {}
         self.execs = execs or {}
@@ -83,7 +100,28 @@ class FakeEngine:
     def volumes(self) -> list[dict]:
         return self._volumes
 
+    def image_ids(self, refs) -> dict[str, str]:
+        return {}
+
+    def start(self, name: str) -> None:
+        self.calls.append(("start", (name,)))
+
+    def remove(self, name: str) -> None:
+        self.calls.append(("rm", (name,)))
+
+    def network_remove(self, name: str) -> None:
+        self.calls.append(("network rm", (name,)))
+
     def exec(self, name: str, argv: Sequence[str]) -> tuple[int, str]:
+        from kindreg.adapters import world
+        if list(argv[:len(world.DIGESTS)]) == world.DIGESTS:
+            held = self.files.get(name, {})
+            return 0, "".join(f"{held[p]}  {p}\n" if p in held else f"- {p}\n" for p in argv[len(world.DIGESTS):])
+        if list(argv) == world.HOSTING_GET:
+            import yaml
+            if name not in self.hosting:
+                return 1, 'Error from server (NotFound): configmaps "local-registry-hosting" not found'
+            return 0, yaml.safe_dump({"data": {"localRegistryHosting.v1": self.hosting[name]}})
         self.calls.append((name, tuple(argv)))
         for (who, first), result in self.execs.items():
             if who == name and first == argv[0 if argv[0] != "sh" else -1].split()[0]:

@@ -51,6 +51,18 @@ class Engine(Protocol):
     def endpoint(self) -> str:
         """The engine's address as the docker CLI uses it: unix:///..., ssh://..., tcp://..."""
 
+    def image_ids(self, refs: Sequence[str]) -> dict[str, str]:
+        """Image reference -> ID, for those present on the engine."""
+
+    def start(self, container: str) -> None:
+        """Start a stopped container (EngineError when the engine refuses)."""
+
+    def remove(self, container: str) -> None:
+        """Remove a container, running or not; its volumes stay."""
+
+    def network_remove(self, network: str) -> None:
+        """Remove a network with nothing attached."""
+
 
 class DockerCli:
     """The docker CLI, against `host` (a stack's docker:host) or else DOCKER_HOST / the default."""
@@ -113,6 +125,23 @@ class DockerCli:
 
     def network_disconnect(self, network: str, container: str) -> None:
         self._run("network", "disconnect", network, container)
+
+    def image_ids(self, refs: Sequence[str]) -> dict[str, str]:
+        out = {}
+        for ref in refs:  # one at a time: an absent image must not hide the others
+            found = self._run("image", "inspect", "--format", "{{.Id}}", ref, check=False)
+            if found.returncode == 0 and found.stdout.strip():
+                out[ref] = found.stdout.strip()
+        return out
+
+    def start(self, container: str) -> None:
+        self._run("start", container)
+
+    def remove(self, container: str) -> None:
+        self._run("rm", "-f", container)
+
+    def network_remove(self, network: str) -> None:
+        self._run("network", "rm", network)
 
     def endpoint(self) -> str:
         host = (self.env or os.environ).get("DOCKER_HOST")

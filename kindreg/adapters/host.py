@@ -1,4 +1,4 @@
-"""Facts about this machine's network: is a host port free."""
+"""Facts about this machine: is a host port free, which processes a process started."""
 from __future__ import annotations
 
 import socket
@@ -13,3 +13,17 @@ def port_free(port: int) -> bool:
             except OSError:
                 return False
     return True
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (Linux /proc; an empty list elsewhere)."""
+    from pathlib import Path
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields and fields[1] == str(pid):
+            out.append(int(stat.parent.name))
+    return out

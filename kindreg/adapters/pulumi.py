@@ -7,13 +7,18 @@ PULUMI_CONFIG_PASSPHRASE(_FILE), or from a file kindreg creates once (mode 0600)
 """
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import secrets
 import shutil
 from dataclasses import dataclass, field
+from datetime import datetime
 from importlib.metadata import version
 from pathlib import Path
-from typing import Callable, Mapping, Optional
+from typing import Callable, Mapping, Optional, Sequence
+
+from kindreg.core.world import PendingOperation, Recorded
 
 PASSPHRASE_ENV, PASSPHRASE_FILE_ENV = "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE"
 BACKEND_ENV = "PULUMI_BACKEND_URL"
@@ -141,14 +146,63 @@ class Engine:
                                                              opts=opts)
         return self._stacks[name]
 
-    def preview(self, name: str, diff: bool = False, quiet: bool = False) -> dict:
-        """The change summary {op: count}; progress is streamed unless quiet."""
-        result = self._run(name, "preview", quiet=quiet, diff=diff)
+    def preview(self, name: str, diff: bool = False, quiet: bool = False, replace: Sequence[str] = ()) -> dict:
+        """The change summary {op: count}, after a refresh of what the providers can read;
+        progress is streamed unless quiet. `replace`: resource names to replace."""
+        result = self._run(name, "preview", quiet=quiet, diff=diff, refresh=True, replace=self._urns(name, replace))
         return dict(result.change_summary or {})
 
-    def up(self, name: str) -> dict:
-        result = self._run(name, "up")
+    def up(self, name: str, replace: Sequence[str] = ()) -> dict:
+        """Refresh (the providers read what is there), then update; `replace`: resource names."""
+        result = self._run(name, "up", refresh=True, replace=self._urns(name, replace))
         return dict(getattr(result.summary, "resource_changes", None) or {})
+
+    def _urns(self, name: str, resources: Sequence[str]) -> Optional[list[str]]:
+        if not resources:
+            return None
+        urns = self.recorded(name).urns
+        return [urns[r] for r in resources if r in urns] or None
+
+    def exclusive(self, name: str, out: Callable[[str], None]):
+        """This machine's lock on the stack (kindreg.adapters.machinelock), for a `with` block."""
+        from . import machinelock
+        backend = backend_url(self.project_dir, self.env) or "pulumi-login"
+        directory = file_backend_dir(backend)
+        key = str(directory.resolve()) if directory else backend
+        path = machinelock.lock_path(cache_dir(self.env) / "locks", key, project_name(self.project_dir), name)
+        return machinelock.exclusive(path, f"stack {name}", out)
+
+    # -------------------------------------------------------------- what the state records
+    def recorded(self, name: str) -> Recorded:
+        """The stack's resources and pending operations: read from a file backend's checkpoint
+        directly (no CLI run), else through `pulumi stack export`."""
+        files = StateFiles.of(self.project_dir, self.env)
+        if files is not None:
+            return files.recorded(name)
+        try:
+            return read_deployment(self.stack(name).export_stack().deployment or {})
+        except Exception:  # noqa: BLE001 - no such stack yet, or the backend cannot be asked
+            return Recorded(read=False)
+
+    def locks(self, name: str) -> list["StackLock"]:
+        """Locks on the stack in a file backend; other backends' services keep their own."""
+        files = StateFiles.of(self.project_dir, self.env)
+        return files.locks(name) if files else []
+
+    def resolve_pending(self, name: str, imports: Mapping[str, str]) -> str:
+        """Refresh the stack, importing the pending creates in `imports` (URN -> ID: the thing
+        exists) and dropping the other pending creates (it does not); the engine's output."""
+        args = ["refresh", "--yes", "--skip-preview", "--non-interactive", "--color", "never"]
+        for urn, rid in imports.items():
+            args += ["--import-pending-creates", urn, rid]
+        args += ["--clear-pending-creates", "--stack", name]
+        ws = self.stack(name).workspace
+        env = {**self.env, **({"PULUMI_HOME": ws.pulumi_home} if ws.pulumi_home else {})}
+        from pulumi.automation import errors
+        try:
+            return ws.pulumi_command.run(args, str(self.project_dir), env).stdout
+        except errors.CommandError as err:
+            raise RunFailed(_engine_error(err)) from None
 
     def destroy(self, name: str) -> None:
         self._run(name, "destroy")
@@ -185,3 +239,100 @@ def _engine_error(err: Exception) -> str:
     stderr = text.split(" stderr: ", 1)[1] if " stderr: " in text else text
     lines = [line for line in stderr.splitlines() if line.strip() and not line.startswith("warning: using ")]
     return "\n".join(lines[-20:]) or text.strip()
+
+
+# ---------------------------------------------------------------- the file backend's layout
+
+def project_name(project_dir: Path) -> str:
+    import yaml
+    try:
+        doc = yaml.safe_load((project_dir / "Pulumi.yaml").read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return ""
+    return str(doc.get("name", "")) if isinstance(doc, dict) else ""
+
+
+def _checkpoint_paths(root: Path, project: str, stack: str) -> list[Path]:
+    """pkg/backend/diy: `.pulumi/stacks/<project>/<stack>.json` (project-scoped, meta.yaml
+    version 1), or `.pulumi/stacks/<stack>.json` (the legacy layout)."""
+    base = root / ".pulumi" / "stacks"
+    return [base / project / f"{stack}.json", base / f"{stack}.json"]
+
+
+def _lock_dirs(root: Path, project: str, stack: str) -> list[Path]:
+    """pkg/backend/diy/lock.go: `.pulumi/locks/<fully qualified stack name>/<lock id>.json`;
+    the name is organization/<project>/<stack> (project-scoped) or <stack> (legacy)."""
+    base = root / ".pulumi" / "locks"
+    return [d for d in (base / "organization" / project / stack, base / stack) if d.is_dir()]
+
+
+@dataclass(frozen=True)
+class StackLock:
+    """A lock file of the file backend (lock.go's lockContent: pid, username, hostname, timestamp)."""
+
+    path: Path
+    pid: Optional[int]
+    username: str
+    hostname: str
+    timestamp: str
+
+    @classmethod
+    def read(cls, path: Path) -> "StackLock":
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            doc = {}
+        pid = doc.get("pid")
+        return cls(path, pid if isinstance(pid, int) else None, str(doc.get("username", "?")),
+                   str(doc.get("hostname", "?")), str(doc.get("timestamp", "?")))
+
+    @property
+    def since(self) -> str:
+        try:
+            return datetime.fromisoformat(self.timestamp.replace("Z", "+00:00")).strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+        except ValueError:
+            return self.timestamp
+
+
+def read_deployment(doc: dict) -> Recorded:
+    """A deployment (a checkpoint's `latest`, or `stack export`'s `deployment`) as plain values."""
+    urns, ids, outputs = {}, {}, {}
+    for r in doc.get("resources") or []:
+        urn = r.get("urn", "")
+        name = urn.split("::")[-1]
+        if not r.get("custom") or r.get("type", "").startswith("pulumi:"):
+            continue
+        urns[name], ids[name] = urn, str(r.get("id", ""))
+        outputs[name] = {k: v for k, v in (r.get("outputs") or {}).items() if not isinstance(v, dict)}
+    pending = tuple(PendingOperation(
+        urn=(op.get("resource") or {}).get("urn", ""), kind=op.get("type", ""),
+        type=(op.get("resource") or {}).get("type", ""),
+        name=(op.get("resource") or {}).get("urn", "").split("::")[-1],
+        inputs=(op.get("resource") or {}).get("inputs") or {}) for op in doc.get("pending_operations") or [])
+    return Recorded(urns=urns, ids=ids, outputs=outputs, pending=pending)
+
+
+@dataclass(frozen=True)
+class StateFiles:
+    """A file backend's directory, read without the CLI (pkg/backend/diy's layout)."""
+
+    root: Path
+    project: str
+
+    @classmethod
+    def of(cls, project_dir: Path, env: Mapping[str, str]) -> Optional["StateFiles"]:
+        root = file_backend_dir(backend_url(project_dir, env))
+        return cls(root, project_name(project_dir)) if root is not None else None
+
+    def recorded(self, name: str) -> Recorded:
+        """The checkpoint's `latest` deployment (nothing recorded when the stack has none)."""
+        for path in _checkpoint_paths(self.root, self.project, name):
+            for candidate, unpack in ((path, bytes), (path.with_name(path.name + ".gz"), gzip.decompress)):
+                if candidate.is_file():
+                    doc = json.loads(unpack(candidate.read_bytes()))
+                    return read_deployment((doc.get("checkpoint") or {}).get("latest") or {})
+        return Recorded()
+
+    def locks(self, name: str) -> list[StackLock]:
+        return [StackLock.read(path) for directory in _lock_dirs(self.root, self.project, name)
+                for path in sorted(directory.glob("*.json"))]

@@ -13,6 +13,9 @@ registry is asked at its address once, and the answer holds for the whole engine
 from __future__ import annotations
 
 import socket
+import ssl
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -98,3 +101,20 @@ class HostRoutes:
                     "that machine; run the command there, or forward the port (ssh -L)")
         return ("its address is not reachable from this host and it publishes no port on 127.0.0.1; run "
                 "`kindreg up` again to publish it")
+
+
+API_TIMEOUT = 5.0
+
+
+def registry_api(url: str, ca_file: Optional[str] = None) -> Optional[str]:
+    """None when `url` (a registry's /v2/) answers as a registry does (200, or 401 asking for
+    credentials); else what went wrong, in a few words."""
+    context = ssl.create_default_context(cafile=ca_file) if url.startswith("https:") else None
+    try:
+        with urllib.request.urlopen(url, timeout=API_TIMEOUT, context=context) as answer:
+            status = answer.status
+    except urllib.error.HTTPError as err:
+        status = err.code
+    except (urllib.error.URLError, OSError) as err:
+        return f"no answer ({getattr(err, 'reason', err)})"
+    return None if status in (200, 401) else f"answered HTTP {status}, not the registry API"

@@ -225,5 +225,11 @@ def entrypoint() -> list[str]:
     return ["nginx", "-c", CONF_PATH, "-g", "daemon off;"]
 
 
+def probe_from_registry(reg: RegistryPlan) -> list[str]:
+    """Run in the mirror's registry container: the front answers where the registry reaches it."""
+    assert reg.front is not None
+    return ["wget", "-q", "-O", "/dev/null", f"{reg.front.url}{HEALTH_PATH}"]
+
+
 def healthcheck_command() -> list[str]:
     return ["CMD", "wget", "-q", "-O", "/dev/null", HEALTH_URL]

@@ -42,8 +42,9 @@ class HostFacts:
 
 
 def run(plans: list[tuple[Plan, str]], engine: Engine, host: HostFacts,
-        routes: Optional[HostRoutes] = None) -> tuple[bool, str]:
-    """Check every (plan, field prefix); the report and whether all passed."""
+        routes: Optional[HostRoutes] = None, verdict: Optional[dict] = None) -> tuple[bool, str]:
+    """Check every (plan, field prefix); the report and whether all passed. `verdict`: what
+    differs from the plan, by stack, for the stacks that are up (kindreg.ops.reconcile.verdict)."""
     engine_ok, first = _engine(engine)
     seen = _Seen.of(engine) if engine_ok else None
     machine = _tools(plans, host) + (_reach(seen.containers, routes or HostRoutes(engine.endpoint()))
@@ -52,6 +53,7 @@ def run(plans: list[tuple[Plan, str]], engine: Engine, host: HostFacts,
     lines = ["kindreg doctor", first.render(), *(c.render() for c in machine)]
     for plan, prefix in plans:
         checks = _tls(plan, prefix, host) + _docker_logins(plan) + (_on_engine(plan, prefix, seen, host) if seen else [])
+        checks += _as_planned(plan.stack, (verdict or {}).get(plan.stack))
         if checks:
             lines.append(f"stack {plan.stack} ({plan.role}):")
             lines += [c.render() for c in checks]
@@ -93,6 +95,15 @@ def _engine(engine: Engine) -> tuple[bool, Check]:
 
 def _at(prefix: str, path: str) -> str:
     return f"{prefix}.{path}" if prefix else path
+
+
+def _as_planned(stack: str, found: Optional[list]) -> list[Check]:
+    """The stack is up: is everything it made there, running and as planned (kindreg.core.drift)?"""
+    if found is None:
+        return []
+    if not found:
+        return [Check(True, f"stack {stack} is up: everything it created is there, running and as planned")]
+    return [Check(False, d.line(), d.remedy()) for d in found]
 
 
 # ---------------------------------------------------------------- tools

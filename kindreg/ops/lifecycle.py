@@ -3,42 +3,56 @@
 The order is the one the stacks depend on: the shared mirrors come up before a project that
 reads their outputs, and go down after it (and only when no other project's nodes use them).
 The stacks themselves are the unmodified Pulumi program: `pulumi up -s NAME` does the same.
+
+Each stack is handled under its machine lock (a second kindreg waits), after what an
+interrupted run left is resolved (kindreg.ops.recover), with what differs from the plan
+reported and healed (kindreg.ops.reconcile), and `up` says "up" only after checking it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Protocol
+from typing import Callable, ContextManager, Optional, Protocol, Sequence
 
 from kindreg.adapters.engine import Engine as DockerEngine
-from kindreg.core import crossstack
+from kindreg.core import crossstack, drift
 from kindreg.core.describe import where
+from kindreg.core.drift import Difference, Fix
 from kindreg.core.errors import ConfigError, problem
 from kindreg.core.plan import ProjectPlan, SharedPlan
 from kindreg.core.stacks import Plan
+from kindreg.core.world import Recorded
 
-from . import guard, project
+from . import guard, project, recover, reconcile
+from .recover import Refused
 
 # A confirmation question: True to go on. None stands for --yes.
 Confirm = Optional[Callable[[str], bool]]
+Out = Callable[[str], None]
+
+__all__ = ["Refused", "Cancelled", "NotVerified", "Stacks", "Target", "target", "up", "preview", "down"]
 
 
 class Stacks(Protocol):
     """What lifecycle needs of the engine (kindreg.adapters.pulumi.Engine)."""
 
-    def preview(self, name: str, diff: bool = False, quiet: bool = False) -> dict: ...
-    def up(self, name: str) -> dict: ...
+    def preview(self, name: str, diff: bool = False, quiet: bool = False, replace: Sequence[str] = ()) -> dict: ...
+    def up(self, name: str, replace: Sequence[str] = ()) -> dict: ...
     def destroy(self, name: str) -> None: ...
     def outputs(self, name: str) -> dict: ...
     def config_object(self, name: str, key: str) -> Optional[object]: ...
-
-
-class Refused(Exception):
-    """Not done, and nothing changed: the message says why and what to do."""
+    def recorded(self, name: str) -> Recorded: ...
+    def locks(self, name: str) -> list: ...
+    def resolve_pending(self, name: str, imports: dict[str, str]) -> str: ...
+    def exclusive(self, name: str, out: Out) -> ContextManager: ...
 
 
 class Cancelled(Exception):
     """The user answered no."""
+
+
+class NotVerified(Exception):
+    """The engine finished, and a check of what it made failed: the message names it and the fix."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +61,7 @@ class Target:
 
     stack: str
     plan: Plan
+    shared_plan: Optional[SharedPlan] = None
 
     @property
     def shared(self) -> Optional[str]:
@@ -55,6 +70,11 @@ class Target:
     @property
     def shared_network(self) -> str:
         return self.plan.network.name if isinstance(self.plan, SharedPlan) else self.plan.shared.network.name
+
+    def steps(self) -> list[tuple[str, Plan]]:
+        """(stack, plan) in the order they come up: the shared stack first."""
+        first = [(self.shared, self.shared_plan)] if self.shared and self.shared_plan else []
+        return [*first, (self.stack, self.plan)]
 
 
 def target(project_dir: Path, stack: str) -> Target:
@@ -67,7 +87,11 @@ def target(project_dir: Path, stack: str) -> Target:
     clashes = [p for p in crossstack.conflicts([*_others(project_dir, stack), plan]) if p.path == f"stack {stack}"]
     if clashes:
         raise ConfigError(f"the stacks of {project_dir.resolve()}", clashes)
-    return Target(stack, plan)
+    shared = None
+    if isinstance(plan, ProjectPlan) and plan.shared and plan.shared.stack in project.names(project_dir):
+        found = project.plan(project_dir, plan.shared.stack)
+        shared = found if isinstance(found, SharedPlan) else None
+    return Target(stack, plan, shared)
 
 
 def _others(project_dir: Path, stack: str) -> list[Plan]:
@@ -86,45 +110,98 @@ def has_changes(summary: dict) -> bool:
     return any(count for op, count in summary.items() if op != "same")
 
 
-def up(stacks: Stacks, t: Target, confirm: Confirm, out: Callable[[str], None]) -> None:
-    if t.shared:
-        _up_one(stacks, t.shared, confirm, out, leave_current=True)
-    _up_one(stacks, t.stack, confirm, out, leave_current=False)
+# ---------------------------------------------------------------- up
+
+def up(stacks: Stacks, t: Target, confirm: Confirm, out: Out, machine: reconcile.Machine) -> None:
+    failed: list[str] = []
+    for name, plan in t.steps():
+        with stacks.exclusive(name, out):
+            recorded = _recover(stacks, machine, name, out)
+            _up_one(stacks, machine, name, plan, recorded, confirm, out, leave_current=name != t.stack)
+            failed += _verified(machine, plan, stacks.recorded(name), out)
+    if failed:
+        raise NotVerified(f"{len(failed)} check(s) failed after the engine finished:\n" + "\n".join(failed))
     out("")
     out(where(t.plan))
 
 
-def _up_one(stacks: Stacks, name: str, confirm: Confirm, out, leave_current: bool) -> None:
+def _recover(stacks: Stacks, machine: reconcile.Machine, name: str, out: Out) -> Recorded:
+    recover.clear_stale_locks(name, stacks.locks(name), out)
+    recorded = stacks.recorded(name)
+    if recover.resolve_pending(stacks, machine.engine, name, recorded, out):
+        recorded = stacks.recorded(name)
+    return recorded
+
+
+def _found(machine: reconcile.Machine, name: str, plan: Plan, recorded: Recorded, out: Out) -> list[Difference]:
+    """What differs from the plan, reported; what only the user may fix stops everything here."""
+    found = machine.differences(plan, recorded) if recorded.up else []
+    reconcile.report(found, name, out)
+    hand = drift.by_hand(found)
+    if hand:
+        raise Refused(f"stack {name}: kindreg does not touch what it did not create:\n" +
+                      "\n".join(f"  {d.line()}: {d.remedy()}" for d in hand))
+    return found
+
+
+def _up_one(stacks: Stacks, machine: reconcile.Machine, name: str, plan: Plan, recorded: Recorded,
+            confirm: Confirm, out: Out, leave_current: bool) -> None:
     """With --yes a current stack the project reads is left alone (a quiet preview says so);
     with a question the preview is shown first, and a stack without changes is not touched."""
-    if confirm is None and not leave_current:
-        out(f"== stack {name}: up")
-        stacks.up(name)
+    found = _found(machine, name, plan, recorded, out)
+    replace = drift.replacements(found)
+    acts = any(d.fix in (Fix.REMOVE, Fix.CONNECT, Fix.START) for d in found)
+    if confirm is None and (not leave_current or found):
+        _apply(stacks, machine, name, found, replace, out)
         return
     out(f"== stack {name}: preview")
-    if not has_changes(stacks.preview(name, quiet=confirm is None)):
+    if not has_changes(stacks.preview(name, quiet=confirm is None, replace=replace)) and not acts:
         out(f"stack {name} is current: left alone")
         return
     if confirm is not None and not confirm(f"apply these changes to stack {name}?"):
         raise Cancelled(f"stack {name}: nothing changed (answered no)")
+    _apply(stacks, machine, name, found, replace, out)
+
+
+def _apply(stacks: Stacks, machine: reconcile.Machine, name: str, found: Sequence[Difference],
+           replace: Sequence[str], out: Out) -> None:
+    machine.act(found, out)
     out(f"== stack {name}: up")
-    stacks.up(name)
+    stacks.up(name, replace=replace)
 
 
-def preview(stacks: Stacks, t: Target, diff: bool, out: Callable[[str], None]) -> None:
-    if t.shared:
-        out(f"== stack {t.shared}: preview")
-        stacks.preview(t.shared, diff=diff)
-        if not stacks.outputs(t.shared):
+def _verified(machine: reconcile.Machine, plan: Plan, recorded: Recorded, out: Out) -> list[str]:
+    checks = machine.verify(plan, recorded)
+    out(f"checks of stack {plan.stack}:")
+    for c in checks:
+        out(c.render())
+    return [c.render().strip() for c in checks if not c.ok]
+
+
+# ---------------------------------------------------------------- preview
+
+def preview(stacks: Stacks, t: Target, diff: bool, out: Out, machine: reconcile.Machine) -> None:
+    for name, plan in t.steps():
+        if name == t.stack and t.shared and not stacks.outputs(t.shared):
             out(f"stack {t.stack} reads the outputs of stack {t.shared}, which is not up yet: its preview "
                 f"can run once `kindreg up --stack {t.stack}` has brought {t.shared} up (up does both, in order)")
             return
-    out(f"== stack {t.stack}: preview")
-    stacks.preview(t.stack, diff=diff)
+        with stacks.exclusive(name, out):
+            recover.clear_stale_locks(name, stacks.locks(name), out)
+            recorded = stacks.recorded(name)
+            if recorded.pending:
+                out(f"stack {name}: an earlier run was interrupted with {len(recorded.pending)} operation(s) "
+                    "under way; `kindreg up` resolves them from what is there")
+            found = machine.differences(plan, recorded) if recorded.up else []
+            reconcile.report(found, name, out)
+            out(f"== stack {name}: preview")
+            stacks.preview(name, diff=diff, replace=drift.replacements(found))
 
+
+# ---------------------------------------------------------------- down
 
 def down(stacks: Stacks, t: Target, with_shared: bool, docker: Callable[[], DockerEngine],
-         confirm: Confirm, out: Callable[[str], None]) -> None:
+         confirm: Confirm, out: Out) -> None:
     names = _down_order(t, with_shared)
     if len(names) > 1 or isinstance(t.plan, SharedPlan):
         leaving = frozenset({t.plan.nodes.cluster}) if isinstance(t.plan, ProjectPlan) else frozenset()
@@ -134,8 +211,11 @@ def down(stacks: Stacks, t: Target, with_shared: bool, docker: Callable[[], Dock
     if confirm is not None and not confirm(f"destroy every resource of stack(s) {', '.join(names)}?"):
         raise Cancelled("nothing destroyed (answered no)")
     for name in names:
-        out(f"== stack {name}: destroy")
-        stacks.destroy(name)
+        with stacks.exclusive(name, out):
+            recover.clear_stale_locks(name, stacks.locks(name), out)
+            recover.resolve_pending(stacks, docker(), name, stacks.recorded(name), out)
+            out(f"== stack {name}: destroy")
+            stacks.destroy(name)
     out(f"destroyed: {', '.join(names)} (the stacks and their configuration stay; "
         "`kindreg up` brings them back)")
 

@@ -170,3 +170,24 @@ def _registry_rows(regs: list[RegistryStatus]) -> list[str]:
         rows.append((r.container, r.role, r.ip, r.published or "-", r.state, r.mode or "-", r.upstream or "-",
                      "-" if r.repositories is None else str(r.repositories), r.catalog or "-"))
     return table(rows)
+
+
+# ---------------------------------------------------------------- the verdict (kindreg.core.drift)
+
+def verdict_json(problems: dict) -> dict:
+    return {"ok": not any(problems.values()),
+            "stacks": {stack: {"ok": not found, "problems": [d.to_json() for d in found]}
+                       for stack, found in problems.items()}}
+
+
+def render_verdict(problems: dict) -> str:
+    if not problems:
+        return "Verdict: no stack of this directory is up on this engine"
+    lines = []
+    for stack, found in problems.items():
+        if not found:
+            lines.append(f"Verdict: stack {stack} is up as planned")
+            continue
+        lines.append(f"Verdict: stack {stack}: {len(found)} thing(s) missing, stopped, changed or unhealthy:")
+        lines += [f"  {d.line()}\n    fix: {d.remedy()}" for d in found]
+    return "\n".join(lines)

@@ -51,9 +51,14 @@ class Docker:
         getattr(self, f"_delete_{typ.split(':')[-1]}")(rid, state)
 
     def update(self, typ: str, rid: str, i: dict) -> dict:
-        if typ.endswith(":Container") and i.get("restart"):
-            # resourceDockerContainerUpdate: restart policy (and resource limits) change in place.
-            self.api.update_container(rid, restart_policy={"Name": i["restart"]})
+        if typ.endswith(":Container"):
+            # resourceDockerContainerUpdate (resource_docker_container_funcs.go, v4.5.0): a stopped
+            # container whose must_run comes back true is started (lines 997-1010); restart
+            # policy (and resource limits) change in place (lines 1053-1068).
+            if i.get("mustRun") and not self.api.inspect_container(rid)["State"]["Running"]:
+                self.api.start(rid)
+            if i.get("restart"):
+                self.api.update_container(rid, restart_policy={"Name": i["restart"]})
         return {**i, "id": rid}
 
     def exists(self, typ: str, rid: str) -> bool:

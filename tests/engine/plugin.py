@@ -30,7 +30,7 @@ import grpc
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import plugin_pb2, provider_pb2, provider_pb2_grpc
 
-from tests.doubles import operations, rules
+from tests.doubles import operations, refresh, rules
 from tests.doubles.operations import ProviderError
 
 VERSIONS = {"docker": "5.2.0", "command": "1.2.1"}  # the Python SDKs' pins (requirements.txt)
@@ -160,10 +160,17 @@ class Provider(provider_pb2_grpc.ResourceProviderServicer):
         return empty_pb2.Empty()
 
     def Read(self, request, context):
+        """A refresh (or an import): what the provider reads back (tests/doubles/refresh.py).
+        pulumi-command's local Command has no read of the world: its Read hands the state back
+        as it is (pulumi-go-provider's infer, without a CustomRead)."""
         typ = _type_of(request)
-        if typ != COMMAND and not self.docker.exists(typ, request.id):
+        if typ == COMMAND:
+            return provider_pb2.ReadResponse(id=request.id, properties=request.properties, inputs=request.inputs)
+        found = refresh.read(self.docker.client, typ, request.id, _plain(request.properties), _plain(request.inputs))
+        if found is None:
             return provider_pb2.ReadResponse(id="")
-        return provider_pb2.ReadResponse(id=request.id, properties=request.properties, inputs=request.inputs)
+        rid, state, inputs = found
+        return provider_pb2.ReadResponse(id=rid, properties=_struct(state), inputs=_struct(inputs))
 
     # -------------------------------------------------------------- command
     def _create_command(self, name: str, i: dict) -> tuple[str, dict]:
@@ -192,7 +199,9 @@ def main(kind: str) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stop.wait()
-    server.stop(0)
+    # The SDK's provider.Main stops gracefully on SIGINT: in-flight calls finish first
+    # (sdk/go/pulumi/provider/main.go, signal.NotifyContext then GracefulStop).
+    server.stop(grace=600).wait()
 
 
 if __name__ == "__main__":

@@ -37,12 +37,22 @@ NODE_CONTAINERD_CONFIG = """version = 3
 """
 
 KUBECTL_DOUBLE = """#!/bin/sh
-# kubectl DOUBLE for kindreg's live tests: records what would be applied, applies nothing.
-mkdir -p /var/lib/kubectl-double
-cat > /var/lib/kubectl-double/applied.yaml
-echo "configmap/local-registry-hosting configured (kubectl double)"
+# kubectl DOUBLE for kindreg's live tests: keeps the one ConfigMap kindreg applies in a file.
+#   kubectl [--kubeconfig F] apply -f -            stores stdin
+#   kubectl [--kubeconfig F] get configmap N -n NS -o yaml   prints it, or NotFound as kubectl does
+#   kubectl [--kubeconfig F] delete configmap N -n NS
+store=/var/lib/kubectl-double/applied.yaml
+[ "$1" = "--kubeconfig" ] && shift 2
+case "$1" in
+  apply) mkdir -p /var/lib/kubectl-double; cat > "$store"
+         echo "configmap/local-registry-hosting configured (kubectl double)" ;;
+  get) if [ -f "$store" ]; then cat "$store"; else
+         echo "Error from server (NotFound): configmaps \"$3\" not found" >&2; exit 1; fi ;;
+  delete) if [ -f "$store" ]; then rm -f "$store"; echo "configmap \"$3\" deleted"; else
+         echo "Error from server (NotFound): configmaps \"$3\" not found" >&2; exit 1; fi ;;
+  *) echo "kubectl double: unsupported: $*" >&2; exit 1 ;;
+esac
 """
-
 
 def _add_file(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644) -> None:
     info = tarfile.TarInfo(name)

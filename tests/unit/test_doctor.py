@@ -3,11 +3,11 @@ import pytest
 
 from kindreg import cli
 from kindreg.ops import doctor
-from kindreg.core.render import network_labels
+from kindreg.core.render import network_labels, volume_labels
 from kindreg.core.vocabulary import Scope
 from kindreg.ops.doctor import HostFacts
 from kindreg.adapters.reach import HostRoutes
-from tests.fake_engine import FakeEngine, container, network, node, registry
+from tests.fake_engine import FakeEngine, container, network, node, planted, registry
 from tests.helpers import PROJECT, plan_of
 
 GOOD_HOST = HostFacts(which=lambda t: f"/usr/bin/{t}", ca_file=lambda: "/ca/rootCA.pem",
@@ -27,7 +27,8 @@ def running_dev(shared_cidr="10.125.200.0/24", worker_nets=None, extra=()):
                     labels=network_labels(Scope.SHARED, "shared")),
             network("lok8s", "10.125.125.0/24", containers={r.container: r.ip for r in dev.registries},
                     labels=network_labels(Scope.PROJECT, "dev"))]
-    return FakeEngine(regs + nodes + list(extra), nets)
+    volumes = [{"Name": r.volume, "Labels": volume_labels(r)} for r in (*shared.mirrors, *dev.registries)]
+    return planted(FakeEngine(regs + nodes + list(extra), nets, volumes=volumes), shared, dev)
 
 
 def report(engine, stacks=("dev",), host=GOOD_HOST):

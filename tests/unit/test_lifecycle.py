@@ -1,13 +1,15 @@
 """`kindreg up / preview / down` against a recording double of the Pulumi engine: the order of the
 stacks, what is left alone, what is refused before anything changes. The real engine runs the
 same commands in tests/engine/test_lifecycle.py."""
+import contextlib
 from dataclasses import dataclass, field
 
 import pytest
 
 from kindreg import cli
 from kindreg.adapters.pulumi import RunFailed
-from kindreg.ops import lifecycle
+from kindreg.core.world import Recorded
+from kindreg.ops import lifecycle, reconcile
 from tests.fake_engine import FakeEngine, node
 from tests.helpers import PROJECT
 
@@ -20,13 +22,25 @@ class Recorder:
     outputs_of: dict = field(default_factory=dict)
     calls: list = field(default_factory=list)
 
-    def preview(self, name, diff=False, quiet=False):
+    def preview(self, name, diff=False, quiet=False, replace=()):
         self.calls.append(("preview", name, diff, quiet))
         return self.pending.get(name, {"same": 3})
 
-    def up(self, name):
+    def up(self, name, replace=()):
         self.calls.append(("up", name))
         return {}
+
+    def recorded(self, name):
+        return Recorded()
+
+    def locks(self, name):
+        return []
+
+    def resolve_pending(self, name, imports):
+        self.calls.append(("resolve", name, imports))
+
+    def exclusive(self, name, out):
+        return contextlib.nullcontext()
 
     def destroy(self, name):
         self.calls.append(("destroy", name))
@@ -35,9 +49,18 @@ class Recorder:
         return self.outputs_of.get(name, {"kindreg": {}})
 
 
+class Verified(reconcile.Machine):
+    """The machine around the stacks, whose checks after `up` pass (tests/unit/test_reconcile.py
+    covers the checks themselves)."""
+
+    def verify(self, plan, recorded):
+        return [reconcile.Check(True, f"stack {plan.stack} checked")]
+
+
 def run(argv, stacks, monkeypatch, engine=None):
     monkeypatch.setattr(cli, "STACKS", lambda project_dir: stacks)
     monkeypatch.setattr(cli, "ENGINE", lambda: engine or FakeEngine([], []))
+    monkeypatch.setattr(cli, "MACHINE", lambda project_dir, names: Verified(engine or FakeEngine([], []), project_dir))
     return cli.main([*argv, "--project-dir", str(PROJECT)])
 
 
@@ -90,7 +113,7 @@ def test_an_unknown_stack_is_refused_before_the_engine(monkeypatch, capsys):
 
 def test_an_engine_failure_exits_1_with_its_message(monkeypatch, capsys):
     class Failing(Recorder):
-        def up(self, name):
+        def up(self, name, replace=()):
             raise RunFailed("error: docker: network alt: Pool overlaps with other one on this address space")
 
     assert run(["up", "--stack", "alt", "--yes"], Failing(), monkeypatch) == 1

@@ -1,0 +1,186 @@
+"""Bring the machine back to the plan: what differs (before the engine), what the engine cannot
+fix itself, and the checks after it.
+
+The comparison is kindreg.core.drift's, on the observed model kindreg.adapters.world reads; the
+engine's refresh covers what the docker provider can read (a container gone or stopped, a network
+or volume gone). The rest is acted on here or handed to the engine as a replacement:
+- a container kindreg labelled its own that was changed or recreated outside it: removed here
+  (never its volume), then the engine creates it anew;
+- a node off one of its networks: connected here; a stopped node: started here;
+- a file in the nodes, the TLS pair, the ConfigMap: their Command is replaced (pulumi-command
+  has no read of the world, so a refresh cannot see them).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping, Optional, Sequence, Union
+
+from kindreg.adapters import reach, world as world_reader
+from kindreg.adapters.engine import Engine, EngineError
+from kindreg.adapters.mkcert import LocalCA
+from kindreg.core import drift, frontcache
+from kindreg.core.drift import Difference, Fix
+from kindreg.core.expected import Expected, Thing, expected
+from kindreg.core.plan import ProjectPlan, SharedPlan
+from kindreg.core.world import Recorded, World
+
+Plan = Union[SharedPlan, ProjectPlan]
+Out = Callable[[str], None]
+
+
+@dataclass
+class Machine:
+    """The world around a project directory's stacks: its Docker engine and this host."""
+
+    engine: Engine
+    project_dir: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._ca = LocalCA(self.env)
+
+    def expected(self, plan: Plan) -> Expected:
+        tls_dir = str((self.project_dir / plan.state_dir / "tls").resolve()) if plan.tls else None
+        ca_pem = None
+        if isinstance(plan, ProjectPlan) and plan.needs_ca and (ca := self._ca.file()):
+            ca_pem = Path(ca).read_text(encoding="utf-8")
+        return expected(plan, tls_dir, ca_pem)
+
+    def observe(self, wanted: Sequence[Expected]) -> World:
+        return world_reader.observe(self.engine, wanted)
+
+    def differences(self, plan: Plan, recorded: Recorded) -> list[Difference]:
+        want = self.expected(plan)
+        return drift.compare(want, self.observe([want]), recorded)
+
+    # -------------------------------------------------------------- acting
+    def act(self, found: Sequence[Difference], out: Out) -> None:
+        """What kindreg does itself before the engine runs (REMOVE, CONNECT, START)."""
+        for d in found:
+            step = {Fix.REMOVE: self._remove, Fix.CONNECT: self._connect, Fix.START: self._start}.get(d.fix)
+            if step:
+                out(f"  {step(d)}")
+
+    def _remove(self, d: Difference) -> str:
+        if d.thing is Thing.NETWORK:
+            self.engine.network_remove(d.name)
+            return f"removed network {d.name} (nothing attached); up creates it as planned"
+        self.engine.remove(d.name)
+        return f"removed container {d.name} (its volume stays); up creates it as planned"
+
+    def _connect(self, d: Difference) -> str:
+        node = d.name.split(" on ", 1)[0]
+        self.engine.network_connect(d.network, node)
+        return f"connected node {node} to {d.network}"
+
+    def _start(self, d: Difference) -> str:
+        self.engine.start(d.name)
+        return f"started node {d.name}"
+
+    def verify(self, plan: Plan, recorded: Recorded) -> list["Check"]:
+        return verify(self, plan, recorded)
+
+
+def report(found: Sequence[Difference], stack: str, out: Out) -> None:
+    if not found:
+        return
+    out(f"stack {stack}: {len(found)} thing(s) differ from the plan:")
+    for d in found:
+        out(f"  {d.line()}: {d.remedy()}")
+
+
+# ---------------------------------------------------------------- after the engine
+
+@dataclass(frozen=True)
+class Check:
+    ok: bool
+    text: str
+    fix: str = ""
+
+    def render(self) -> str:
+        return f"  {'ok  ' if self.ok else 'FAIL'}  {self.text}" + (f"\n        fix: {self.fix}" if not self.ok and self.fix else "")
+
+
+def verify(machine: Machine, plan: Plan, recorded: Recorded,
+           routes: Optional[reach.HostRoutes] = None) -> list[Check]:
+    """What the user depends on, checked for real: the registry API of each registry at its
+    address, each front cache from its mirror, each node's files and networks, and nothing
+    left differing from the plan."""
+    want = machine.expected(plan)
+    seen = machine.observe([want])
+    found = drift.compare(want, seen, recorded)
+    routes = routes or reach.HostRoutes(machine.engine.endpoint())
+    checks = [*_registries(machine, plan, routes), *_fronts(machine, plan), *_nodes(want, found)]
+    checks += [Check(False, d.line(), d.remedy()) for d in found if not _covered(d, checks)]
+    return checks
+
+
+def _covered(d: Difference, checks: list[Check]) -> bool:
+    return any(not c.ok and d.name in c.text for c in checks)
+
+
+def _registries(machine: Machine, plan: Plan, routes: reach.HostRoutes) -> list[Check]:
+    out = []
+    inspected = {c.get("Name", "").lstrip("/"): c for c in machine.engine.containers()}
+    ca = machine._ca.file() if plan.tls else None
+    for reg in plan.registries:
+        c = inspected.get(reg.container)
+        route = routes.route(c) if c else None
+        url = f"{reg.url}/v2/"
+        if route is None:
+            out.append(Check(False, f"{reg.role} registry {reg.container}: no route from this host to {url}",
+                             f"kindreg up --stack {plan.stack}"))
+            continue
+        problem = reach.registry_api(f"{route.url(reg.scheme)}/v2/", ca)
+        via = "" if not route.published else f" (through {route.address} on this host)"
+        out.append(Check(problem is None, f"{reg.role} registry {reg.container} answers the registry API at {url}{via}"
+                         if problem is None else f"{reg.role} registry {reg.container} at {url}: {problem}",
+                         f"kindreg up --stack {plan.stack}; if it persists, `docker logs {reg.container}`"))
+    return out
+
+
+def _fronts(machine: Machine, plan: Plan) -> list[Check]:
+    out = []
+    for reg in plan.registries:
+        if reg.front is None:
+            continue
+        try:
+            code, text = machine.engine.exec(reg.container, frontcache.probe_from_registry(reg))
+        except EngineError as err:
+            code, text = 1, str(err)
+        out.append(Check(code == 0, f"front cache {reg.front.container} answers {reg.container} at {reg.front.url}"
+                         if code == 0 else f"front cache {reg.front.container} does not answer {reg.container} "
+                         f"at {reg.front.url}: {text.strip()[:120] or f'exit {code}'}",
+                         f"kindreg up --stack {plan.stack}; if it persists, `docker logs {reg.front.container}`"))
+    return out
+
+
+def _nodes(want: Expected, found: Sequence[Difference]) -> list[Check]:
+    out = []
+    for node in want.nodes:
+        wrong = [d for d in found if d.name == node.name or d.name.startswith(f"{node.name}:")
+                 or d.name.startswith(f"{node.name} on ")]
+        if wrong:
+            out += [Check(False, d.line(), d.remedy()) for d in wrong]
+        else:
+            files = f"{len(node.files)} containerd file(s) as written, " if node.files else ""
+            out.append(Check(True, f"node {node.name}: {files}on {' and '.join(node.networks)}"))
+    return out
+
+
+# ---------------------------------------------------------------- the verdict of status and doctor
+
+def verdict(machine: Machine, plans: Sequence[Plan], recorded_of: Callable[[str], Recorded]) -> dict[str, list[Difference]]:
+    """stack -> what differs, for every stack that is up (one observation for all of them). A
+    stack whose state cannot be read counts as up when its network exists."""
+    wanted = []
+    for plan in plans:
+        recorded = recorded_of(plan.stack)
+        wanted.append((plan, machine.expected(plan), recorded))
+    seen = machine.observe([w for _, w, _ in wanted])
+    out = {}
+    for plan, want, recorded in wanted:
+        if recorded.up or (not recorded.read and plan.network.name in seen.networks):
+            out[plan.stack] = drift.compare(want, seen, recorded)
+    return out

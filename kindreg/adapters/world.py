@@ -70,6 +70,7 @@ def _container(engine: Engine, c: dict, paths: list[str]) -> SeenContainer:
         health=((c.get("State") or {}).get("Health") or {}).get("Status"),
         image=c.get("Image", ""), env_names=frozenset(e.split("=", 1)[0] for e in env),
         env=frozenset(e for e in env if not _secret(e)), labels=_labels(c), networks=addresses(c),
+        network_ids={n: i.get("NetworkID", "") for n, i in ((c.get("NetworkSettings") or {}).get("Networks") or {}).items()},
         files=(digests(engine, name_of(c), paths) or {}) if up and paths else {})
 
 

@@ -151,8 +151,12 @@ def _changes(c: WantContainer, seen: SeenContainer, world: World, recorded: Reco
     if wrong_env:
         out.append(f"environment differs: {', '.join(wrong_env)}")
     ip = seen.networks.get(c.network)
+    net = world.networks.get(c.network)
+    joined = seen.network_ids.get(c.network)
     if ip is None:
         out.append(f"not on network {c.network}")
+    elif joined and (net is None or net.id != joined):
+        out.append(f"attached to a network {c.network} that was removed (it cannot start again)")
     elif c.ip and ip != c.ip:
         out.append(f"at {ip} on {c.network}, planned {c.ip}")
     out += _file_changes(c, seen, world, tls)

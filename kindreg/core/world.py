@@ -22,6 +22,7 @@ class SeenContainer:
     labels: Mapping[str, str]
     networks: Mapping[str, str]  # network name -> IPv4 address on it
     files: Mapping[str, Optional[str]] = field(default_factory=dict)  # path inside -> SHA-256 (None: missing)
+    network_ids: Mapping[str, str] = field(default_factory=dict)  # network name -> the ID it joined
 
 
 @dataclass(frozen=True)

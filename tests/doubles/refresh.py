@@ -18,6 +18,9 @@ Network, resource_docker_network_funcs.go resourceDockerNetworkReadRefreshFunc (
   are read back.
 Volume, resource_docker_volume.go resourceDockerVolumeRead (lines 288-312): not found removes it;
   name, labels, driver, driver_opts, mountpoint are read back.
+RemoteImage, resource_docker_image_funcs.go resourceDockerImageRead (lines 103-132): the image is
+  looked up by the state's `name`, not by ID; not found removes it; the ID becomes
+  `<image ID><name>` and image_id the image's ID.
 
 The bridge returns, with the new state, inputs extracted from it in the shape of the old
 inputs: a refresh changes an input only where the world differs from what it holds.
@@ -37,17 +40,24 @@ OWN_LABELS = frozenset({Label.TEST_RUN.value})
 def read(client, typ: str, rid: str, state: dict, inputs: dict) -> Optional[tuple[str, dict, dict]]:
     """(id, state, inputs) as the provider's Read leaves them; None when the thing is gone."""
     kind = typ.split(":")[-1]
-    getter = {"Network": client.networks.get, "Volume": client.volumes.get,
-              "Container": client.containers.get, "RemoteImage": client.images.get}[kind]
+    if kind == "RemoteImage":
+        return _image(client, state, inputs)
+    getter = {"Network": client.networks.get, "Volume": client.volumes.get, "Container": client.containers.get}[kind]
     try:
         found = getter(rid)
     except docker.errors.NotFound:
         return None
-    read_back = {"Container": _container, "Network": _network, "Volume": _volume}.get(kind)
-    if read_back is None:
-        return rid, state, inputs
-    values = read_back(found.attrs, state)
+    values = {"Container": _container, "Network": _network, "Volume": _volume}[kind](found.attrs, state)
     return rid, {**state, **values}, _as_inputs(values, inputs)
+
+
+def _image(client, state: dict, inputs: dict) -> Optional[tuple[str, dict, dict]]:
+    name = state.get("name") or inputs.get("name") or ""
+    try:
+        image = client.images.get(name)
+    except docker.errors.NotFound:
+        return None
+    return f"{image.id}{name}", {**state, "imageId": image.id}, inputs
 
 
 def _as_inputs(values: dict, inputs: dict) -> dict:

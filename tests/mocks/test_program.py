@@ -197,14 +197,16 @@ def test_dev_certs_tree_writes_every_hosts_toml(dev_run, host):
         '# kindreg (dev): docker.io through mirror io-docker (lok8s-registry-io-docker), upstream '
         'https://registry-1.docker.io\nserver = "https://registry-1.docker.io"\n\n'
         '[host."http://10.125.200.2"]\n  capabilities = ["pull", "resolve"]\n')
-    # The path is the identity (a replacement is created before the original is deleted);
-    # the content is an input, so a new content is an update that rewrites the file.
+    # The path is the identity; the content is an input, so a new content is an update that
+    # rewrites the file. `kindreg up` replaces a file found removed or edited in the nodes;
+    # the old Command must be deleted first, or its delete would remove the file its
+    # replacement had just written at the same path.
     assert docker_io.inputs["triggers"] == [str(host.project_dir / ".kindreg/dev/certs.d"), "docker.io/hosts.toml"]
     assert docker_io.inputs["update"] == docker_io.inputs["create"]
     assert docker_io.inputs["update"] == docker_io.inputs["create"]  # refreshed in place
     root = dev_run.named("dev-certs-root")
     assert root.urn in docker_io.dependencies
-    assert not any(c.delete_before_replace for c in files.values())
+    assert all(c.delete_before_replace for c in files.values())
 
 
 def test_dev_kind_cluster(dev_run, host):

@@ -46,7 +46,8 @@ class Engine(Protocol):
         """Attach a container to a network (EngineError when the engine refuses)."""
 
     def network_disconnect(self, network: str, container: str) -> None:
-        """Detach a container from a network."""
+        """Detach a container from a network; forced, so that the entry of a network removed
+        meanwhile goes too (moby's DisconnectFromNetwork drops it for a stopped container)."""
 
     def endpoint(self) -> str:
         """The engine's address as the docker CLI uses it: unix:///..., ssh://..., tcp://..."""
@@ -124,7 +125,7 @@ class DockerCli:
         self._run("network", "connect", network, container)
 
     def network_disconnect(self, network: str, container: str) -> None:
-        self._run("network", "disconnect", network, container)
+        self._run("network", "disconnect", "--force", network, container)
 
     def image_ids(self, refs: Sequence[str]) -> dict[str, str]:
         out = {}

@@ -70,8 +70,12 @@ def _container(engine: Engine, c: dict, paths: list[str]) -> SeenContainer:
         health=((c.get("State") or {}).get("Health") or {}).get("Status"),
         image=c.get("Image", ""), env_names=frozenset(e.split("=", 1)[0] for e in env),
         env=frozenset(e for e in env if not _secret(e)), labels=_labels(c), networks=addresses(c),
-        network_ids={n: i.get("NetworkID", "") for n, i in ((c.get("NetworkSettings") or {}).get("Networks") or {}).items()},
+        network_ids=_network_ids(c),
         files=(digests(engine, name_of(c), paths) or {}) if up and paths else {})
+
+
+def _network_ids(c: dict) -> dict[str, str]:
+    return {n: i.get("NetworkID", "") for n, i in ((c.get("NetworkSettings") or {}).get("Networks") or {}).items()}
 
 
 def _secret(entry: str) -> bool:
@@ -97,7 +101,7 @@ def digests(engine: Engine, container: str, paths: list[str]) -> Optional[dict[s
 
 def _node(engine: Engine, c: dict, paths: list[str], hosting: bool) -> SeenNode:
     up = running(c)
-    seen = dict(name=name_of(c), running=up, networks=addresses(c),
+    seen = dict(name=name_of(c), running=up, networks=addresses(c), network_ids=_network_ids(c),
                 files=digests(engine, name_of(c), paths) if up and paths else ({} if not paths else None))
     if not (up and hosting):
         return SeenNode(**seen)

@@ -12,9 +12,9 @@ from typing import Iterable, Optional
 
 from . import resources
 from .expected import Expected, Thing, WantContainer, WantNetwork, WantNode, WantTls
-from .render import TLS_CERT, TLS_KEY
+from .render import CREDENTIAL_ENV, OVERRIDE_ENV_PREFIXES, TLS_CERT, TLS_KEY
 from .vocabulary import MANAGED_VALUE, NODE_CERTS_D, Label
-from .world import Recorded, SeenContainer, World
+from .world import Recorded, SeenContainer, SeenNode, World
 
 
 class Drift(StrEnum):
@@ -32,6 +32,7 @@ class Fix(StrEnum):
     REPLACE = "replace"  # up replaces the resource that makes it (the engine cannot see it)
     REMOVE = "remove"  # up removes what is there (labelled kindreg's) and the engine makes it anew
     CONNECT = "connect"  # up connects the node to the network
+    RECONNECT = "reconnect"  # up detaches the node from a removed network and joins the new one
     START = "start"  # up starts the node
     HAND = "by hand"  # not kindreg's to touch: the user acts, as the message says
 
@@ -42,6 +43,7 @@ class Fix(StrEnum):
 
 UP_DOES = {Fix.ENGINE: "up recreates or restarts it", Fix.REPLACE: "up rewrites it",
            Fix.REMOVE: "up removes it and creates it anew", Fix.CONNECT: "up connects it",
+           Fix.RECONNECT: "up detaches it from the removed network and connects it to the new one",
            Fix.START: "up starts it"}
 
 
@@ -150,6 +152,9 @@ def _changes(c: WantContainer, seen: SeenContainer, world: World, recorded: Reco
     wrong_env = sorted({e.split("=", 1)[0] for e in c.env - seen.env})
     if wrong_env:
         out.append(f"environment differs: {', '.join(wrong_env)}")
+    added = sorted(_added_settings(c, seen))
+    if added:
+        out.append(f"environment adds {', '.join(added)}, which the plan does not set")
     ip = seen.networks.get(c.network)
     net = world.networks.get(c.network)
     joined = seen.network_ids.get(c.network)
@@ -161,6 +166,13 @@ def _changes(c: WantContainer, seen: SeenContainer, world: World, recorded: Reco
         out.append(f"at {ip} on {c.network}, planned {c.ip}")
     out += _file_changes(c, seen, world, tls)
     return out
+
+
+def _added_settings(c: WantContainer, seen: SeenContainer) -> set[str]:
+    """Variables that override the registry's configuration (distribution reads REGISTRY_*
+    over its config file) or kindreg's own, set by someone else; the image's own are not."""
+    planned = {e.split("=", 1)[0] for e in c.env} | set(CREDENTIAL_ENV)
+    return {n for n in seen.env_names - planned if n.startswith(OVERRIDE_ENV_PREFIXES)}
 
 
 def _file_changes(c: WantContainer, seen: SeenContainer, world: World, tls: Optional[WantTls]) -> list[str]:
@@ -203,8 +215,7 @@ def _node(want: Expected, node: WantNode, world: World) -> list[Difference]:
     if seen is None:
         return [_diff(want, Thing.NODE, node.name, Drift.MISSING, f"kind cluster {want.cluster} lost it",
                       Fix.REPLACE, resource=resources.kind(want.stack))]
-    out = [_diff(want, Thing.NODE_NETWORK, f"{node.name} on {net}", Drift.MISSING, "disconnected", Fix.CONNECT,
-                 network=net) for net in node.networks if net not in seen.networks]
+    out = _node_networks(want, node.networks, seen, world)
     if not seen.running:
         return [_diff(want, Thing.NODE, node.name, Drift.STOPPED, "not running", Fix.START), *out]
     if seen.files is None:
@@ -221,6 +232,20 @@ def _node(want: Expected, node: WantNode, world: World) -> list[Difference]:
         out.append(_diff(want, Thing.CONFIGMAP, f"kube-public/local-registry-hosting on {want.cluster}",
                          Drift.MISSING if gone else Drift.CHANGED, "deleted" if gone else "edited", Fix.REPLACE,
                          resource=resources.registry_hosting(want.stack)))
+    return out
+
+
+def _node_networks(want: Expected, networks: tuple[str, ...], seen: SeenNode, world: World) -> list[Difference]:
+    out = []
+    for net in networks:
+        joined, current = seen.network_ids.get(net), world.networks.get(net)
+        if net not in seen.networks:
+            out.append(_diff(want, Thing.NODE_NETWORK, f"{seen.name} on {net}", Drift.MISSING, "disconnected",
+                             Fix.CONNECT, network=net))
+        elif joined and (current is None or current.id != joined):
+            # A node still joined to a removed network cannot start again until it is detached.
+            out.append(_diff(want, Thing.NODE_NETWORK, f"{seen.name} on {net}", Drift.CHANGED,
+                             "joined to a network that was removed", Fix.RECONNECT, network=net))
     return out
 
 

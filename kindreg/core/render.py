@@ -196,6 +196,13 @@ def entrypoint(reg: RegistryPlan) -> list[str]:
     return ["registry", "serve", CONFIG_PATH]
 
 
+# The names of the proxy credentials' variables (their values are secrets, never compared).
+CREDENTIAL_ENV = (PROXY_USERNAME_ENV, PROXY_PASSWORD_ENV)
+# Variables that change what a registry container does: distribution's overrides of its
+# configuration file, and kindreg's own.
+OVERRIDE_ENV_PREFIXES = ("REGISTRY_", "KINDREG_")
+
+
 def proxy_credential_env(username: str, password: str) -> list[str]:
     return [f"{PROXY_USERNAME_ENV}={username}", f"{PROXY_PASSWORD_ENV}={password}"]
 

@@ -50,6 +50,7 @@ class SeenNode:
     files: Optional[Mapping[str, Optional[str]]]  # path inside -> SHA-256 (None: missing); None: not read
     registry_hosting: Optional[str] = None  # the ConfigMap's data, read on a control-plane node
     hosting_read: bool = False  # whether the ConfigMap was asked for (a running control plane)
+    network_ids: Mapping[str, str] = field(default_factory=dict)  # network name -> the ID it joined
 
 
 @dataclass(frozen=True)

@@ -150,7 +150,7 @@ def _up_one(stacks: Stacks, machine: reconcile.Machine, name: str, plan: Plan, r
     with a question the preview is shown first, and a stack without changes is not touched."""
     found = _found(machine, name, plan, recorded, out)
     replace = drift.replacements(found)
-    acts = any(d.fix in (Fix.REMOVE, Fix.CONNECT, Fix.START) for d in found)
+    acts = any(d.fix in (Fix.REMOVE, Fix.CONNECT, Fix.RECONNECT, Fix.START) for d in found)
     if confirm is None and (not leave_current or found):
         _apply(stacks, machine, name, found, replace, out)
         return
@@ -165,9 +165,10 @@ def _up_one(stacks: Stacks, machine: reconcile.Machine, name: str, plan: Plan, r
 
 def _apply(stacks: Stacks, machine: reconcile.Machine, name: str, found: Sequence[Difference],
            replace: Sequence[str], out: Out) -> None:
-    machine.act(found, out)
+    machine.before(found, out)
     out(f"== stack {name}: up")
     stacks.up(name, replace=replace)
+    machine.after(found, out)
 
 
 def _verified(machine: reconcile.Machine, plan: Plan, recorded: Recorded, out: Out) -> list[str]:

@@ -55,12 +55,20 @@ class Machine:
         return drift.compare(want, self.observe([want]), recorded)
 
     # -------------------------------------------------------------- acting
-    def act(self, found: Sequence[Difference], out: Out) -> None:
-        """What kindreg does itself before the engine runs (REMOVE, CONNECT, START)."""
+    def before(self, found: Sequence[Difference], out: Out) -> None:
+        """What kindreg does itself before the engine runs: remove what the engine must make
+        anew, detach nodes from removed networks (they cannot start otherwise), start nodes."""
+        steps = [*((d, self._remove) for d in found if d.fix is Fix.REMOVE),
+                 *((d, self._detach) for d in found if d.fix is Fix.RECONNECT),
+                 *((d, self._start) for d in found if d.fix is Fix.START)]
+        for d, step in steps:
+            out(f"  {step(d)}")
+
+    def after(self, found: Sequence[Difference], out: Out) -> None:
+        """After the engine (which makes any network that was missing): join nodes to their networks."""
         for d in found:
-            step = {Fix.REMOVE: self._remove, Fix.CONNECT: self._connect, Fix.START: self._start}.get(d.fix)
-            if step:
-                out(f"  {step(d)}")
+            if d.fix in (Fix.CONNECT, Fix.RECONNECT):
+                out(f"  {self._connect(d)}")
 
     def _remove(self, d: Difference) -> str:
         if d.thing is Thing.NETWORK:
@@ -69,8 +77,13 @@ class Machine:
         self.engine.remove(d.name)
         return f"removed container {d.name} (its volume stays); up creates it as planned"
 
+    def _detach(self, d: Difference) -> str:
+        node = _node_of(d)
+        self.engine.network_disconnect(d.network, node)
+        return f"detached node {node} from the removed network {d.network}"
+
     def _connect(self, d: Difference) -> str:
-        node = d.name.split(" on ", 1)[0]
+        node = _node_of(d)
         self.engine.network_connect(d.network, node)
         return f"connected node {node} to {d.network}"
 
@@ -80,6 +93,10 @@ class Machine:
 
     def verify(self, plan: Plan, recorded: Recorded) -> list["Check"]:
         return verify(self, plan, recorded)
+
+
+def _node_of(d: Difference) -> str:
+    return d.name.split(" on ", 1)[0]
 
 
 def report(found: Sequence[Difference], stack: str, out: Out) -> None:

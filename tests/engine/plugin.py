@@ -161,8 +161,10 @@ class Provider(provider_pb2_grpc.ResourceProviderServicer):
 
     def Read(self, request, context):
         """A refresh (or an import): what the provider reads back (tests/doubles/refresh.py).
-        pulumi-command's local Command has no read of the world: its Read hands the state back
-        as it is (pulumi-go-provider's infer, without a CustomRead)."""
+        pulumi-command's local Command has no read of the world: local.Command implements Create,
+        Update and Delete only (pulumi/pulumi-command provider/pkg/provider/local/
+        commandController.go, snapshot 010bd8e0), and pulumi-go-provider v1.5.0 (its go.mod) hands
+        the state back as it is without a CustomRead (infer/resource.go, lines 1359-1369)."""
         typ = _type_of(request)
         if typ == COMMAND:
             return provider_pb2.ReadResponse(id=request.id, properties=request.properties, inputs=request.inputs)

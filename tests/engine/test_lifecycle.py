@@ -49,11 +49,19 @@ class User:
         self.env.pop("PULUMI_CONFIG_PASSPHRASE")
         self.passphrase = config_home / "kindreg" / "passphrase"
 
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "kindreg", *args, "--project-dir", str(self.project.dir)]
+
     def run(self, *args: str) -> subprocess.CompletedProcess:
-        out = subprocess.run([sys.executable, "-m", "kindreg", *args, "--project-dir", str(self.project.dir)],
-                             env=self.env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        out = subprocess.run(self.argv(*args), env=self.env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
         self.project.logs += [out.stdout, out.stderr]
         return out
+
+    def start(self, *args: str) -> subprocess.Popen:
+        """A run in a session of its own (as a shell's job is): its process group can be killed
+        whole, the engine and its plugins with it, and nothing else."""
+        return subprocess.Popen(self.argv(*args), env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, stdin=subprocess.DEVNULL, start_new_session=True)
 
 
 @pytest.fixture(scope="module")

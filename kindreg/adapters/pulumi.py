@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.metadata import version
@@ -55,12 +56,29 @@ def passphrase(env: Mapping[str, str]) -> tuple[dict[str, str], Optional[str]]:
     if path.exists():
         return {PASSPHRASE_FILE_ENV: str(path)}, None
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(secrets.token_urlsafe(32) + "\n")
+    if not _create_whole(path, secrets.token_urlsafe(32) + "\n"):
+        return {PASSPHRASE_FILE_ENV: str(path)}, None  # another kindreg made it a moment ago
     return {PASSPHRASE_FILE_ENV: str(path)}, (
         f"created a passphrase for this machine's stacks in {path} (mode 0600); it decrypts their "
         "secrets: keep it, or set PULUMI_CONFIG_PASSPHRASE_FILE to your own")
+
+
+def _create_whole(path: Path, text: str) -> bool:
+    """Create `path` holding `text`, mode 0600, unless it exists; False if it did. Written
+    aside and linked into place, so a kindreg started at the same moment never reads it half
+    written (link(2) fails on an existing name: exactly one of them wins)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.link(tmp, path)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(tmp)
 
 
 def backend_url(project_dir: Path, env: Mapping[str, str]) -> Optional[str]:
@@ -193,8 +211,10 @@ class Engine:
         """Refresh the stack, importing the pending creates in `imports` (URN -> ID: the thing
         exists) and dropping the other pending creates (it does not); the engine's output."""
         args = ["refresh", "--yes", "--skip-preview", "--non-interactive", "--color", "never"]
+        # A string array flag: one value per occurrence, URN then ID (cmd/pulumi/operations/
+        # refresh.go, pendingCreatesToImports, which pairs them up).
         for urn, rid in imports.items():
-            args += ["--import-pending-creates", urn, rid]
+            args += ["--import-pending-creates", urn, "--import-pending-creates", rid]
         args += ["--clear-pending-creates", "--stack", name]
         ws = self.stack(name).workspace
         env = {**self.env, **({"PULUMI_HOME": ws.pulumi_home} if ws.pulumi_home else {})}

@@ -20,6 +20,34 @@ def test_a_passphrase_is_created_once_mode_0600_and_reused(tmp_path):
     assert path.read_text() == secret
 
 
+def test_kindregs_started_at_once_share_one_whole_passphrase(tmp_path):
+    """Eight processes race to create it: one does (one note), all use the same whole file."""
+    import multiprocessing
+    env = {"HOME": str(tmp_path)}
+    with multiprocessing.get_context("fork").Pool(8) as pool:
+        results = pool.map(adapter.passphrase, [env] * 8)
+    path = tmp_path / ".config" / "kindreg" / "passphrase"
+    assert {extra["PULUMI_CONFIG_PASSPHRASE_FILE"] for extra, _ in results} == {str(path)}
+    assert sum(note is not None for _, note in results) == 1
+    assert len(path.read_text().strip()) >= 40
+    assert [p.name for p in path.parent.iterdir()] == ["passphrase"]  # nothing left aside
+
+
+def test_a_passphrase_made_meanwhile_is_kept(tmp_path, monkeypatch):
+    """Between the look and the create another kindreg made it: it is kept as it is."""
+    path = tmp_path / ".config" / "kindreg" / "passphrase"
+    real_exists = type(path).exists
+    def exists(self):
+        if self == path and not real_exists(self):
+            self.parent.mkdir(parents=True)
+            self.write_text("theirs\n")
+            return False
+        return real_exists(self)
+    monkeypatch.setattr(type(path), "exists", exists)
+    assert adapter.passphrase({"HOME": str(tmp_path)}) == ({"PULUMI_CONFIG_PASSPHRASE_FILE": str(path)}, None)
+    assert path.read_text() == "theirs\n"
+
+
 @pytest.mark.parametrize("env", [{"PULUMI_CONFIG_PASSPHRASE": ""}, {"PULUMI_CONFIG_PASSPHRASE_FILE": "/x"}])
 def test_the_users_passphrase_wins(tmp_path, env):
     assert adapter.passphrase({"HOME": str(tmp_path), **env}) == ({}, None)

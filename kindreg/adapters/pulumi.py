@@ -210,12 +210,10 @@ class Engine:
     def resolve_pending(self, name: str, imports: Mapping[str, str]) -> str:
         """Refresh the stack, importing the pending creates in `imports` (URN -> ID: the thing
         exists) and dropping the other pending creates (it does not); the engine's output."""
-        args = ["refresh", "--yes", "--skip-preview", "--non-interactive", "--color", "never"]
-        # A string array flag: one value per occurrence, URN then ID (cmd/pulumi/operations/
-        # refresh.go, pendingCreatesToImports, which pairs them up).
-        for urn, rid in imports.items():
-            args += ["--import-pending-creates", urn, "--import-pending-creates", rid]
-        args += ["--clear-pending-creates", "--stack", name]
+        if imports:
+            self._complete_pending_creates(name, imports)
+        args = ["refresh", "--yes", "--skip-preview", "--non-interactive", "--color", "never",
+                "--clear-pending-creates", "--stack", name]
         ws = self.stack(name).workspace
         env = {**self.env, **({"PULUMI_HOME": ws.pulumi_home} if ws.pulumi_home else {})}
         from pulumi.automation import errors
@@ -223,6 +221,30 @@ class Engine:
             return ws.pulumi_command.run(args, str(self.project_dir), env).stdout
         except errors.CommandError as err:
             raise RunFailed(_engine_error(err)) from None
+
+    def _complete_pending_creates(self, name: str, imports: Mapping[str, str]) -> None:
+        """Complete each pending create in `imports` with its ID, as the create itself would
+        have, through `stack export` / `stack import`; the refresh that follows reads its
+        outputs from the provider. (Not `refresh --import-pending-creates`: the CLI turns the
+        operation into a pending import, which the snapshot then drops, pulumi v3.260.0
+        cmd/pulumi/operations/refresh.go pendingCreatesToImports and backend/snapshot.go, which
+        carries over pending creates only: the next `up` would create the thing a second time.)"""
+        from pulumi.automation import Deployment
+        stack = self.stack(name)
+        exported = stack.export_stack()
+        deployment = dict(exported.deployment or {})
+        kept, completed = [], []
+        for op in deployment.get("pending_operations") or []:
+            urn = op.get("resource", {}).get("urn")
+            if op.get("type") == "creating" and urn in imports:
+                resource = dict(op["resource"], id=imports[urn])
+                resource.setdefault("outputs", resource.get("inputs", {}))
+                completed.append(resource)
+            else:
+                kept.append(op)
+        deployment["resources"] = [*(deployment.get("resources") or []), *completed]
+        deployment["pending_operations"] = kept
+        stack.import_stack(Deployment(version=exported.version, deployment=deployment))
 
     def destroy(self, name: str) -> None:
         self._run(name, "destroy")

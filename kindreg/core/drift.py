@@ -162,7 +162,7 @@ def _changes(c: WantContainer, seen: SeenContainer, world: World, recorded: Reco
         out.append(f"not on network {c.network}")
     elif joined and (net is None or net.id != joined):
         out.append(f"attached to a network {c.network} that was removed (it cannot start again)")
-    elif c.ip and ip != c.ip:
+    elif c.ip and seen.running and ip != c.ip:  # a stopped container's endpoint has no address
         out.append(f"at {ip} on {c.network}, planned {c.ip}")
     out += _file_changes(c, seen, world, tls)
     return out

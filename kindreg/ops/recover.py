@@ -5,8 +5,8 @@ the operations its state still calls pending.
   A lock of a live process, or of another machine, is never touched: the message names it and
   what to do (kindreg's own runs never meet each other here: they wait on the machine lock).
 - Pending operations: a create whose Docker object exists (by its planned name, labelled this
-  stack's) is imported, one that did not happen is dropped, and the rest is cleared by the
-  refresh that does both (`pulumi refresh --import-pending-creates ... --clear-pending-creates`).
+  stack's) is completed with its ID (stack export / import), one that did not happen is
+  dropped by the refresh that follows (`pulumi refresh --clear-pending-creates`).
 """
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Callable, Optional, Protocol, Sequence
 
 from kindreg.adapters.engine import Engine, label, name_of
-from kindreg.core.vocabulary import MANAGED_VALUE, Label
+from kindreg.core import scripts
+from kindreg.core.vocabulary import KIND_CLUSTER_LABEL, MANAGED_VALUE, Label
 from kindreg.core.world import PendingOperation, Recorded
+from kindreg.ops.connect import CLUSTER_ENV
 
 Out = Callable[[str], None]
 
@@ -89,6 +91,22 @@ def existing_id(engine: Engine, stack: str, op: PendingOperation) -> Optional[st
     return None
 
 
+def _remove_half_made_cluster(engine: Engine, op: PendingOperation, out: Out) -> None:
+    """A kind create killed midway leaves nodes the state does not record, and the next create
+    refuses a cluster it did not make. Its pending create proves this stack's run was making
+    it (the create checks first that no cluster of that name exists), so its nodes are
+    removed and the next `up` creates the cluster whole. The registries' caches are untouched."""
+    env = op.inputs.get("environment")
+    if op.kind != "creating" or op.inputs.get("create") != scripts.KIND_CREATE or not isinstance(env, dict):
+        return
+    cluster = env.get(CLUSTER_ENV)
+    nodes = [name_of(c) for c in engine.containers() if cluster and label(c, KIND_CLUSTER_LABEL) == cluster]
+    for node in nodes:
+        engine.remove(node)
+    if nodes:
+        out(f"  removed the nodes of kind cluster {cluster} the interrupted create left: {', '.join(nodes)}")
+
+
 def _ours(managed: Optional[str], owner: Optional[str], stack: str) -> bool:
     return managed == MANAGED_VALUE and owner == stack
 
@@ -109,6 +127,7 @@ def resolve_pending(stacks: Resolver, engine: Engine, stack: str, recorded: Reco
             kept.append(op.name)
         else:
             dropped.append(f"{op.name} ({op.kind})")
+            _remove_half_made_cluster(engine, op, out)
     out(f"stack {stack}: an earlier run was interrupted with {len(recorded.pending)} operation(s) under way")
     if kept:
         out(f"  kept (they exist): {', '.join(kept)}")

@@ -175,11 +175,11 @@ ROUNDS: list[tuple[str, list[Case]]] = [
     ("removed-3", [
         Case("removed-node", Thing.NODE, "missing", WORKER, _rm(WORKER)),
         Case("removed-volume", Thing.VOLUME, "missing", f"{PREFIX}-dev", _remove_cache_volume),
+        Case("stopped-mirror", Thing.MIRROR, "stopped", MIRROR, _stop(MIRROR)),
+        Case("stopped-front", Thing.FRONT, "stopped", FRONT, _stop(FRONT)),
     ]),
     ("removed-network", [
         Case("removed-network", Thing.NETWORK, "missing", PROJECT_NET, _remove_project_network),
-        Case("stopped-mirror", Thing.MIRROR, "stopped", MIRROR, _stop(MIRROR)),
-        Case("stopped-front", Thing.FRONT, "stopped", FRONT, _stop(FRONT)),
     ]),
     ("stopped-and-changed", [
         Case("stopped-build", Thing.BUILD, "stopped", BUILD, _stop(BUILD)),
@@ -263,7 +263,7 @@ def test_drift_is_seen_and_healed_keeping_the_cache(heal, cases):
     for case in cases:
         assert f"{case.thing} " in status.stdout and case.name in status.stdout, (case.id, status.stdout)
         assert any(p["thing"] == case.thing and p["drift"] == case.drift and case.name in p["name"] and p["remedy"]
-                   for p in found), (case.id, found)
+                   for p in found), (case.id, [(p["thing"], p["name"], p["drift"]) for p in found])
         assert case.name in preview.stdout, (case.id, preview.stdout)
 
     up = user.run("up", "--stack", "dev", "--yes")

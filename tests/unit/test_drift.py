@@ -80,6 +80,16 @@ def test_a_stopped_container_is_started_by_the_engine(dev):
     assert (d.thing, d.drift, d.fix) == (Thing.CACHE, Drift.STOPPED, Fix.ENGINE)
 
 
+def test_a_stopped_container_has_no_address_and_is_still_only_stopped(dev):
+    """Docker reports no IP on a stopped container's endpoint: that is not a change."""
+    c = dev.containers[1]
+    world = as_planned(dev)
+    seen = world.containers[c.name]
+    blank = {net: "" for net in seen.networks}
+    d = only(drift.compare(dev, with_container(world, c.name, running=False, networks=blank)))
+    assert (d.thing, d.drift, d.fix) == (Thing.CACHE, Drift.STOPPED, Fix.ENGINE)
+
+
 def test_an_unhealthy_container_is_made_anew(dev):
     name = dev.containers[0].name
     d = only(drift.compare(dev, with_container(as_planned(dev), name, health="unhealthy")))

@@ -115,6 +115,24 @@ def test_pending_operations_are_kept_when_they_exist_and_dropped_otherwise():
     assert len(resolver.calls) == 1
 
 
+def test_the_nodes_a_killed_kind_create_left_are_removed_and_no_other_clusters():
+    from kindreg.core import scripts
+    from kindreg.core.vocabulary import KIND_CLUSTER_LABEL
+    nodes = [container(n, {KIND_CLUSTER_LABEL: c}, {}) for n, c in
+             (("dev-control-plane", "dev"), ("dev-worker", "dev"), ("qa-control-plane", "qa"))]
+    engine = FakeEngine(nodes)
+    op = PendingOperation("urn:pulumi:dev::kindreg::command:local:Command::dev-kind", "creating",
+                          "command:local:Command", "dev-kind",
+                          {"create": scripts.KIND_CREATE, "environment": {"KINDREG_CLUSTER": "dev"}})
+    said = []
+    recover.resolve_pending(Resolver(), engine, "dev", Recorded(pending=(op,)), said.append)
+    assert [c for c in engine.calls if c[0] == "rm"] == [("rm", ("dev-control-plane",)), ("rm", ("dev-worker",))]
+    assert any("kind cluster dev" in line and "dev-worker" in line for line in said), said
+    other = PendingOperation(op.urn, "creating", op.type, op.name, {"create": "true", "environment": {"KINDREG_CLUSTER": "qa"}})
+    recover.resolve_pending(Resolver(), engine, "dev", Recorded(pending=(other,)), said.append)
+    assert [c for c in engine.calls if c[0] == "rm"] == [("rm", ("dev-control-plane",)), ("rm", ("dev-worker",))]  # not a kind create: nothing more
+
+
 # ---------------------------------------------------------------- the machine lock
 
 def test_a_second_kindreg_waits_with_a_message_then_goes_on(tmp_path):

@@ -122,7 +122,10 @@ class DockerCli:
         return self._inspect(list(info[0].get("Containers") or {}))
 
     def network_connect(self, network: str, container: str) -> None:
-        self._run("network", "connect", network, container)
+        out = self._run("network", "connect", network, container, check=False)
+        # The engine's own connect step may have joined it already (a recreated network): done.
+        if out.returncode != 0 and "already exists in network" not in out.stderr:
+            raise EngineError(out.stderr.strip() or f"`docker network connect {network} {container}` failed")
 
     def network_disconnect(self, network: str, container: str) -> None:
         self._run("network", "disconnect", "--force", network, container)

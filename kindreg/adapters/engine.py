@@ -91,9 +91,16 @@ class DockerCli:
         return f"engine {out.stdout.strip()}"
 
     def _inspect(self, ids: list[str], *kind: str) -> list[dict]:
+        """Those of `ids` still there: one removed between the listing and the inspect (by
+        another program at work on the same engine) is left out, not an error. (The docker CLI
+        prints the objects it found, then fails naming each missing one: cli/command/inspect.)"""
         if not ids:
             return []
-        return json.loads(self._run(*kind, "inspect", *ids).stdout or "[]")
+        out = self._run(*kind, "inspect", *ids, check=False)
+        errors = [line for line in out.stderr.splitlines() if line.strip()]
+        if out.returncode != 0 and (not errors or not all(_gone(line) for line in errors)):
+            raise EngineError(out.stderr.strip() or f"`docker {' '.join([*kind, 'inspect'])}` failed")
+        return json.loads(out.stdout or "[]")
 
     def containers(self) -> list[dict]:
         ids = self._run("ps", "-aq", "--no-trunc").stdout.split()
@@ -184,3 +191,12 @@ def addresses(container: dict) -> dict[str, str]:
     """Network name -> the container's IPv4 address on it."""
     nets = (container.get("NetworkSettings") or {}).get("Networks") or {}
     return {name: info.get("IPAddress", "") for name, info in nets.items()}
+
+
+def _gone(line: str) -> bool:
+    """An inspect error that says the object is no longer there; the daemon words it per kind
+    (docker 20.10: "Error: No such object: ID", "... get NAME: no such volume", "... network NAME not found")."""
+    return bool(_GONE.match(line.strip()))
+
+
+_GONE = re.compile(r"^Error( response from daemon)?: (.*no such \w+.*|network \S+ not found)$", re.IGNORECASE)

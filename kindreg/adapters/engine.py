@@ -80,7 +80,7 @@ class DockerCli:
         except subprocess.TimeoutExpired:
             raise EngineError(f"`docker {' '.join(args)}` did not answer within 60s") from None
         if check and out.returncode != 0:
-            raise EngineError(out.stderr.strip() or f"`docker {' '.join(args)}` failed")
+            raise _failed(out, args)
         return out
 
     def ping(self) -> str:
@@ -99,7 +99,7 @@ class DockerCli:
         out = self._run(*kind, "inspect", *ids, check=False)
         errors = [line for line in out.stderr.splitlines() if line.strip()]
         if out.returncode != 0 and (not errors or not all(_gone(line) for line in errors)):
-            raise EngineError(out.stderr.strip() or f"`docker {' '.join([*kind, 'inspect'])}` failed")
+            raise _failed(out, [*kind, "inspect"])
         return json.loads(out.stdout or "[]")
 
     def containers(self) -> list[dict]:
@@ -193,10 +193,14 @@ def addresses(container: dict) -> dict[str, str]:
     return {name: info.get("IPAddress", "") for name, info in nets.items()}
 
 
+def _failed(out: subprocess.CompletedProcess, args: Sequence[str]) -> EngineError:
+    return EngineError(out.stderr.strip() or f"`docker {' '.join(args)}` failed")
+
+
+_GONE = re.compile(r"^Error( response from daemon)?: (.*no such \w+.*|network \S+ not found)$", re.IGNORECASE)
+
+
 def _gone(line: str) -> bool:
     """An inspect error that says the object is no longer there; the daemon words it per kind
     (docker 20.10: "Error: No such object: ID", "... get NAME: no such volume", "... network NAME not found")."""
     return bool(_GONE.match(line.strip()))
-
-
-_GONE = re.compile(r"^Error( response from daemon)?: (.*no such \w+.*|network \S+ not found)$", re.IGNORECASE)

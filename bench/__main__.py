@@ -9,23 +9,27 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import coldwarm, program_cost, report, sharing
+from bench import coldwarm, engine_ops, program_cost, report, sharing
 from bench.common import Upstream, make_bench
 
 RESULTS = Path(__file__).parent / "results.json"
+ALL = ["sharing", "cold_warm", "concurrent", "program_cost", "engine"]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("--only", choices=["sharing", "cold_warm", "concurrent", "program_cost"], action="append")
+    parser.add_argument("--only", choices=ALL, action="append")
     parser.add_argument("--rate", default="20mbit", help="the upstream link (tc tbf rate)")
     parser.add_argument("--runs", type=int, default=3, help="runs per cold/warm figure (medians)")
     args = parser.parse_args()
-    only = set(args.only or ["sharing", "cold_warm", "concurrent", "program_cost"])
+    only = set(args.only or ALL)
     started = time.time()
     results: list[dict] = []
     if "program_cost" in only:
         results += program_cost.measure()
+        results.append(program_cost.profile())
+    if "engine" in only:
+        results += engine_ops.measure(runs=args.runs)
     if only & {"sharing", "cold_warm", "concurrent"}:
         workdir = Path(tempfile.mkdtemp(prefix="kindreg-bench-"))
         bench = make_bench(workdir)
@@ -54,11 +58,22 @@ def main() -> int:
                 upstream.close()
     machine = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                "docker": _docker_version(), "upstream_link": args.rate}
-    document = {"machine": machine, "seconds": round(time.time() - started, 1), "results": results}
+    document = {"machine": machine, "seconds": round(time.time() - started, 1), "results": _kept(results)}
     RESULTS.write_text(json.dumps(document, indent=2) + "\n")
     print(report.render(document))
     print(f"\nwritten: {RESULTS}")
     return 0
+
+
+def _kept(results: list[dict]) -> list[dict]:
+    """This run's results, and the previous document's for measurements this run did not make
+    (an `--only` run refreshes its own entries and keeps the others)."""
+    try:
+        previous = json.loads(RESULTS.read_text())["results"]
+    except (OSError, ValueError, KeyError):
+        previous = []
+    made = {r["measurement"] for r in results}
+    return [r for r in previous if r.get("measurement") not in made] + results
 
 
 def _docker_version() -> str:

@@ -71,3 +71,35 @@ def measure(mirror_counts=(1, 4, 16, 64), node_counts=(1, 3, 9)) -> list[dict]:
         count = len(run_stack("dev", project, host, stack_outputs={"shared": outputs}).resources)
         results.append(_row({"stacks": "project", "mirrors": 4, "nodes": n}, seconds, count))
     return results
+
+
+# Where a program's time goes, by whose code runs (self time of each function, grouped by file).
+GROUPS = (("kindreg's components", ("/components/",)), ("kindreg's core", ("/kindreg/",)),
+          ("provider SDKs (pulumi_docker, pulumi_command)", ("/pulumi_docker/", "/pulumi_command/")),
+          ("Pulumi SDK: serialising inputs", ("/pulumi/runtime/rpc.py",)),
+          ("Pulumi SDK: stack traces of each resource", ("traceback.py", "linecache.py")),
+          ("Pulumi SDK: outputs and registration", ("/pulumi/",)),
+          ("asyncio", ("/asyncio/",)), ("protobuf and grpc", ("/google/", "/grpc/")),
+          ("the mocks (not under the engine)", ("/tests/",)))
+
+
+def profile(mirrors: int = 64) -> dict:
+    """The shared + project program at `mirrors` mirrors under cProfile: share of the time per group."""
+    import cProfile
+    import pstats
+    host = fake_host(Path(tempfile.mkdtemp()))
+    shared = {"kindreg:shared": {"mirrors": _mirrors(mirrors)}}
+    outputs = run_stack("shared", shared, host).outputs
+    project = {"kindreg:cluster": {"nodes": {"workers": 0}}}
+    prof = cProfile.Profile()
+    prof.enable()
+    run_stack("shared", shared, host)
+    run_stack("dev", project, host, stack_outputs={"shared": outputs})
+    prof.disable()
+    totals: dict[str, float] = {}
+    for (path, _, _), (_, _, self_time, _, _) in pstats.Stats(prof).stats.items():
+        group = next((g for g, marks in GROUPS if any(m in path for m in marks)), "other (Python itself)")
+        totals[group] = totals.get(group, 0.0) + self_time
+    whole = sum(totals.values())
+    return {"measurement": "program_cost_profile", "params": {"mirrors": mirrors},
+            "shares": {g: round(t / whole, 3) for g, t in sorted(totals.items(), key=lambda kv: -kv[1])}}

@@ -66,6 +66,30 @@ def table_lines(document: dict) -> list[str]:
                          f"{raw['seconds']:.3f}", f"{q['ms_per_resource']:.2f}",
                          f"{q['control_ms_per_resource']:.2f}", f"{q['to_control']:.2f}"))
         out += table(rows)
+    if "program_cost_profile" in by:
+        r = by["program_cost_profile"][0]
+        out.append(f"  where the time goes at {r['params']['mirrors']} mirrors (share of self time): " +
+                   ", ".join(f"{k} {v:.1%}" for k, v in r["shares"].items()))
+    out += _engine(by)
+    return out
+
+
+ENGINE = ("noop-up", "noop-preview", "drift-up", "first-up")
+
+
+def _engine(by: dict) -> list[str]:
+    if not any(m in by for m in (*ENGINE, "many-stacks")):
+        return []
+    out = ["5. kindreg's commands under the real Pulumi engine (plugin doubles; median of the runs), against a floor"]
+    rows = [("operation", "seconds", "floor", "floor seconds", "ratio")]
+    for m in ENGINE:
+        for r in by.get(m, []):
+            rows.append((m, f"{r['seconds']:.2f}", r["floorWhat"], f"{r['floorSeconds']:.2f}", f"{r['ratioToFloor']:.2f}"))
+    out += table(rows)
+    for r in by.get("many-stacks", []):
+        out.append(f"  no-op up --stack dev with 1 / 10 / 30 project stacks in the directory: {r['secondsAlone']:.2f} / "
+                   f"{r['seconds10']:.2f} / {r['seconds30']:.2f} s (ratios {r['ratio10']:.2f}, {r['ratio30']:.2f}); "
+                   f"peak RSS {r['peakRssKiBAlone'] // 1024} / {r['peakRssKiB10'] // 1024} / {r['peakRssKiB30'] // 1024} MiB")
     return out
 
 

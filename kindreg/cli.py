@@ -68,8 +68,7 @@ def pulumi_stacks(project_dir: Path) -> lifecycle.Stacks:
     for message in (note, pulumi_engine.ensure_backend(project_dir, env)):
         if message:
             print(message)
-    cli = pulumi_engine.command(env)
-    return pulumi_engine.Engine(project_dir, {**env, **extra}, cli=cli)
+    return pulumi_engine.Engine(project_dir, {**env, **extra}, find_cli=lambda: pulumi_engine.command(env))
 
 
 STACKS: Callable[[Path], lifecycle.Stacks] = pulumi_stacks

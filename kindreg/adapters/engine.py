@@ -204,3 +204,39 @@ def _gone(line: str) -> bool:
     """An inspect error that says the object is no longer there; the daemon words it per kind
     (docker 20.10: "Error: No such object: ID", "... get NAME: no such volume", "... network NAME not found")."""
     return bool(_GONE.match(line.strip()))
+
+
+class Snapshot:
+    """An engine whose listings (containers, networks, volumes, image IDs) are read once and
+    then answered from memory; everything else goes to the engine. For looks at several stacks
+    between which nothing acts: a `preview`, or an `up` whose earlier stacks were spared."""
+
+    def __init__(self, engine: Engine):
+        self._engine = engine
+        self._lists: dict[str, list[dict]] = {}
+        self._images: dict[str, str] = {}
+        self._asked: set[str] = set()
+
+    def _list(self, what: str) -> list[dict]:
+        if what not in self._lists:
+            self._lists[what] = getattr(self._engine, what)()
+        return self._lists[what]
+
+    def containers(self) -> list[dict]:
+        return self._list("containers")
+
+    def networks(self) -> list[dict]:
+        return self._list("networks")
+
+    def volumes(self) -> list[dict]:
+        return self._list("volumes")
+
+    def image_ids(self, refs: Sequence[str]) -> dict[str, str]:
+        new = [r for r in refs if r not in self._asked]
+        if new:
+            self._images.update(self._engine.image_ids(new))
+            self._asked.update(new)
+        return {r: self._images[r] for r in refs if r in self._images}
+
+    def __getattr__(self, name: str):
+        return getattr(self._engine, name)

@@ -4,7 +4,9 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import tarfile
+import tempfile
 from pathlib import Path
 from typing import Callable, Mapping, Optional
 
@@ -14,6 +16,20 @@ from kindreg.core.sources import STACK_FILE_GLOB, stack_of_file
 
 def read_text(path: Path) -> str:
     return path.read_text(encoding="utf-8")
+
+
+def write_whole(path: Path, text: str) -> None:
+    """Written aside and renamed into place: a kill, or another kindreg writing at the same
+    moment, leaves one whole file or the other, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def project_reader(project_dir: Path) -> Callable[[Path], str]:

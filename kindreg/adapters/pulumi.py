@@ -8,6 +8,7 @@ PULUMI_CONFIG_PASSPHRASE(_FILE), or from a file kindreg creates once (mode 0600)
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import secrets
@@ -154,14 +155,22 @@ class Engine:
     env: dict[str, str]
     out: Callable[[str], None] = print
     cli: object = None
+    # Finds (or installs) the CLI at the first use: reading a file backend's state needs none,
+    # and asking the CLI for its version costs a no-op `up` a fifth of its time.
+    find_cli: Optional[Callable[[], object]] = None
     _stacks: dict = field(default_factory=dict)
 
     def stack(self, name: str):
         from pulumi import automation as auto
+        if self.cli is None and self.find_cli is not None:
+            self.cli = self.find_cli()
         if name not in self._stacks:
             opts = auto.LocalWorkspaceOptions(env_vars=self.env, pulumi_command=self.cli)
-            self._stacks[name] = auto.create_or_select_stack(stack_name=name, work_dir=str(self.project_dir),
-                                                             opts=opts)
+            try:
+                self._stacks[name] = auto.create_or_select_stack(stack_name=name, work_dir=str(self.project_dir),
+                                                                 opts=opts)
+            except auto.errors.CommandError as err:  # the backend cannot be read: its own message
+                raise RunFailed(_engine_error(err)) from None
         return self._stacks[name]
 
     def preview(self, name: str, diff: bool = False, quiet: bool = False, replace: Sequence[str] = ()) -> dict:
@@ -201,6 +210,17 @@ class Engine:
             return read_deployment(self.stack(name).export_stack().deployment or {})
         except Exception:  # noqa: BLE001 - no such stack yet, or the backend cannot be asked
             return Recorded(read=False)
+
+    def state_digest(self, name: str) -> Optional[str]:
+        """A digest of the stack's state that changes whenever the state does: read from a file
+        backend; None for other backends (asking their service costs what the engine does)."""
+        files = StateFiles.of(self.project_dir, self.env)
+        return files.checkpoint_digest(name) if files else None
+
+    def torn_metadata(self, name: str) -> list[Path]:
+        """Torn metadata files beside the stack's state in a file backend (StateFiles.torn_metadata)."""
+        files = StateFiles.of(self.project_dir, self.env)
+        return files.torn_metadata(name) if files else []
 
     def locks(self, name: str) -> list["StackLock"]:
         """Locks on the stack in a file backend; other backends' services keep their own."""
@@ -294,6 +314,14 @@ def project_name(project_dir: Path) -> str:
     return str(doc.get("name", "")) if isinstance(doc, dict) else ""
 
 
+def _whole_json(path: Path) -> bool:
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+        return True
+    except (OSError, ValueError):
+        return False
+
+
 def _checkpoint_paths(root: Path, project: str, stack: str) -> list[Path]:
     """pkg/backend/diy: `.pulumi/stacks/<project>/<stack>.json` (project-scoped, meta.yaml
     version 1), or `.pulumi/stacks/<stack>.json` (the legacy layout)."""
@@ -374,6 +402,30 @@ class StateFiles:
                     doc = json.loads(unpack(candidate.read_bytes()))
                     return read_deployment((doc.get("checkpoint") or {}).get("latest") or {})
         return Recorded()
+
+    def checkpoint_digest(self, name: str) -> Optional[str]:
+        """SHA-256 of the stack's checkpoint file as stored ("none" without one): every command
+        that changes the stack rewrites it."""
+        for path in _checkpoint_paths(self.root, self.project, name):
+            for candidate in (path, path.with_name(path.name + ".gz")):
+                if candidate.is_file():
+                    return hashlib.sha256(candidate.read_bytes()).hexdigest()
+        return "none"
+
+    def torn_metadata(self, name: str) -> list[Path]:
+        """Metadata files of the stack's checkpoint that a killed run left torn. gocloud.dev's
+        file blobs keep metadata beside each file in `<file>.attrs`, written in place
+        (blob/fileblob/attrs.go setAttrs: os.Create, then encode), while the file itself is
+        renamed into place whole (fileblob.go writer.Close). A kill between the two leaves an
+        empty or partial .attrs, and every later command fails with `failed to load checkpoint:
+        EOF`; a missing one reads as the defaults (getAttrs)."""
+        out = []
+        for path in _checkpoint_paths(self.root, self.project, name):
+            for blob in (path, path.with_name(path.name + ".gz"), path.with_name(path.name + ".bak")):
+                attrs = blob.with_name(blob.name + ".attrs")
+                if attrs.is_file() and not _whole_json(attrs):
+                    out.append(attrs)
+        return out
 
     def locks(self, name: str) -> list[StackLock]:
         return [StackLock.read(path) for directory in _lock_dirs(self.root, self.project, name)

@@ -9,6 +9,7 @@ files kindreg wrote. File contents never leave the container: only their SHA-256
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Iterable, Mapping, Optional
 
@@ -70,8 +71,15 @@ def _container(engine: Engine, c: dict, paths: list[str]) -> SeenContainer:
         health=((c.get("State") or {}).get("Health") or {}).get("Status"),
         image=c.get("Image", ""), env_names=frozenset(e.split("=", 1)[0] for e in env),
         env=frozenset(e for e in env if not _secret(e)), labels=_labels(c), networks=addresses(c),
-        network_ids=_network_ids(c),
+        network_ids=_network_ids(c), settings=settings(c),
         files=(digests(engine, name_of(c), paths) or {}) if up and paths else {})
+
+
+def settings(c: dict) -> str:
+    """SHA-256 of what a container is (ID, image) and holds (Config, HostConfig, Mounts): all
+    that `docker create`, `docker update` or a recreation changes, none of what running does."""
+    kept = {k: c.get(k) for k in ("Id", "Image", "Config", "HostConfig", "Mounts")}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _network_ids(c: dict) -> dict[str, str]:
@@ -101,7 +109,7 @@ def digests(engine: Engine, container: str, paths: list[str]) -> Optional[dict[s
 
 def _node(engine: Engine, c: dict, paths: list[str], hosting: bool) -> SeenNode:
     up = running(c)
-    seen = dict(name=name_of(c), running=up, networks=addresses(c), network_ids=_network_ids(c),
+    seen = dict(name=name_of(c), running=up, networks=addresses(c), network_ids=_network_ids(c), settings=settings(c),
                 files=digests(engine, name_of(c), paths) if up and paths else ({} if not paths else None))
     if not (up and hosting):
         return SeenNode(**seen)

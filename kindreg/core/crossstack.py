@@ -41,11 +41,16 @@ def claims(plan: Plan) -> list[Claim]:
 
 
 def conflicts(plans: Iterable[Plan]) -> list[Problem]:
+    return conflicts_among([claims(plan) for plan in plans])
+
+
+def conflicts_among(claimed: Iterable[list[Claim]]) -> list[Problem]:
+    """Conflicts between stacks, from what each claims (one list per stack)."""
     seen: dict[tuple[str, str], Claim] = {}
     subnets: list[Claim] = []
     out = []
-    for plan in plans:
-        for c in claims(plan):
+    for stack_claims in claimed:
+        for c in stack_claims:
             if c.kind == "subnet":
                 out += [_problem(first, c, "overlap") for first in subnets
                         if first.stack != c.stack and _overlap(first.value, c.value)]

@@ -23,6 +23,7 @@ class SeenContainer:
     networks: Mapping[str, str]  # network name -> IPv4 address on it
     files: Mapping[str, Optional[str]] = field(default_factory=dict)  # path inside -> SHA-256 (None: missing)
     network_ids: Mapping[str, str] = field(default_factory=dict)  # network name -> the ID it joined
+    settings: str = ""  # SHA-256 of its ID, image and every setting it was created or updated with
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class SeenNode:
     registry_hosting: Optional[str] = None  # the ConfigMap's data, read on a control-plane node
     hosting_read: bool = False  # whether the ConfigMap was asked for (a running control plane)
     network_ids: Mapping[str, str] = field(default_factory=dict)  # network name -> the ID it joined
+    settings: str = ""  # as SeenContainer.settings
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,11 @@ from kindreg.core.plan import ProjectPlan, SharedPlan
 from kindreg.core.stacks import Plan
 from kindreg.core.world import Recorded
 
-from . import guard, project, recover, reconcile
+from . import fastpath, guard, project, recover, reconcile
 from .recover import Refused
 
+# What an `up` says of a stack whose engine run it spared (kindreg.ops.fastpath).
+SPARED = "is as its last verified up left it"
 # A confirmation question: True to go on. None stands for --yes.
 Confirm = Optional[Callable[[str], bool]]
 Out = Callable[[str], None]
@@ -42,7 +44,9 @@ class Stacks(Protocol):
     def outputs(self, name: str) -> dict: ...
     def config_object(self, name: str, key: str) -> Optional[object]: ...
     def recorded(self, name: str) -> Recorded: ...
+    def state_digest(self, name: str) -> Optional[str]: ...
     def locks(self, name: str) -> list: ...
+    def torn_metadata(self, name: str) -> list: ...
     def resolve_pending(self, name: str, imports: dict[str, str]) -> str: ...
     def exclusive(self, name: str, out: Out) -> ContextManager: ...
 
@@ -84,7 +88,8 @@ def target(project_dir: Path, stack: str) -> Target:
         raise ConfigError("kindreg", [problem("--stack", f"has no stack file Pulumi.<stack>.yaml in "
                                               f"{project_dir.resolve()}; use one of: {known}", stack)])
     plan = project.plan(project_dir, stack)
-    clashes = [p for p in crossstack.conflicts([*_others(project_dir, stack), plan]) if p.path == f"stack {stack}"]
+    others = project.claims_of(project_dir, [n for n in project.names(project_dir) if n != stack])
+    clashes = [p for p in crossstack.conflicts_among([*others, crossstack.claims(plan)]) if p.path == f"stack {stack}"]
     if clashes:
         raise ConfigError(f"the stacks of {project_dir.resolve()}", clashes)
     shared = None
@@ -92,18 +97,6 @@ def target(project_dir: Path, stack: str) -> Target:
         found = project.plan(project_dir, plan.shared.stack)
         shared = found if isinstance(found, SharedPlan) else None
     return Target(stack, plan, shared)
-
-
-def _others(project_dir: Path, stack: str) -> list[Plan]:
-    """The directory's other stacks that plan; one that does not is its own `validate`'s business."""
-    out = []
-    for name in project.names(project_dir):
-        if name != stack:
-            try:
-                out.append(project.plan(project_dir, name))
-            except ConfigError:
-                pass
-    return out
 
 
 def has_changes(summary: dict) -> bool:
@@ -114,41 +107,86 @@ def has_changes(summary: dict) -> bool:
 
 def up(stacks: Stacks, t: Target, confirm: Confirm, out: Out, machine: reconcile.Machine) -> None:
     failed: list[str] = []
+    quiet = False  # nothing has acted on the world since the last look
     for name, plan in t.steps():
         with stacks.exclusive(name, out):
-            recorded = _recover(stacks, machine, name, out)
-            _up_one(stacks, machine, name, plan, recorded, confirm, out, leave_current=name != t.stack)
-            failed += _verified(machine, plan, stacks.recorded(name), out)
+            recorded, acted = _recover(stacks, machine, name, out)
+            want, seen, found = machine.look(plan, recorded, again=quiet and not acted) \
+                if recorded.up else (None, None, [])
+            _refuse_by_hand(found, name)
+            moved = _moved(stacks, machine, t, plan, recorded, want, seen, found)
+            quiet = not moved
+            if quiet:
+                out(spared_line(name))
+            else:
+                out(f"stack {name}: {moved}")
+                fastpath.forget(machine.project_dir, plan)
+                _up_one(stacks, machine, name, found, confirm, out, leave_current=name != t.stack)
+                recorded = stacks.recorded(name)
+            checks, want, seen = machine.verify(plan, recorded, looked=(want, seen) if quiet else None)
+            failed += _report_checks(plan, checks, out)
+            if not any(not c.ok for c in checks) and recorded.up:
+                fastpath.remember(machine.project_dir, plan, _fingerprint(stacks, machine, t, plan, want, seen))
     if failed:
         raise NotVerified(f"{len(failed)} check(s) failed after the engine finished:\n" + "\n".join(failed))
     out("")
     out(where(t.plan))
 
 
-def _recover(stacks: Stacks, machine: reconcile.Machine, name: str, out: Out) -> Recorded:
+def _clear_leftovers(stacks: Stacks, name: str, out: Out) -> None:
+    """What a killed run of this machine left beside the stack's state: its lock, torn metadata."""
     recover.clear_stale_locks(name, stacks.locks(name), out)
+    recover.remove_torn_metadata(name, stacks.torn_metadata(name), out)
+
+
+def _recover(stacks: Stacks, machine: reconcile.Machine, name: str, out: Out) -> tuple[Recorded, bool]:
+    """What the state records once an interrupted run's leftovers are resolved; and whether
+    resolving them acted on the world."""
+    _clear_leftovers(stacks, name, out)
     recorded = stacks.recorded(name)
     if recover.resolve_pending(stacks, machine.engine, name, recorded, out):
-        recorded = stacks.recorded(name)
-    return recorded
+        return stacks.recorded(name), True
+    return recorded, False
 
 
-def _found(machine: reconcile.Machine, name: str, plan: Plan, recorded: Recorded, out: Out) -> list[Difference]:
-    """What differs from the plan, reported; what only the user may fix stops everything here."""
-    found = machine.differences(plan, recorded) if recorded.up else []
-    reconcile.report(found, name, out)
+def _fingerprint(stacks: Stacks, machine: reconcile.Machine, t: Target, plan: Plan, want, seen):
+    reads = t.shared if plan.stack == t.stack else None
+    return fastpath.current(stacks, machine.project_dir, machine.env, plan, reads, want, seen)
+
+
+def _moved(stacks: Stacks, machine: reconcile.Machine, t: Target, plan: Plan, recorded: Recorded,
+           want, seen, found: Sequence[Difference]) -> str:
+    """Why the engine must run on the stack ("" when it can be spared): it is not up, an
+    operation is pending, something differs from the plan, or a part of its fingerprint is not
+    the one of its last verified up."""
+    if not recorded.up:
+        return "not up yet"
+    if recorded.pending:
+        return "an interrupted run left operations pending"
+    if found:
+        return f"{len(found)} thing(s) differ from the plan"
+    changed = fastpath.unchanged(machine.project_dir, plan, _fingerprint(stacks, machine, t, plan, want, seen))
+    return f"changed since its last verified up: {', '.join(changed)}" if changed else ""
+
+
+def spared_line(stack: str) -> str:
+    return (f"stack {stack} {SPARED} (configuration, program, state and world): "
+            "the engine is not run; checking it")
+
+
+def _refuse_by_hand(found: Sequence[Difference], name: str) -> None:
+    """What only the user may fix stops everything here."""
     hand = drift.by_hand(found)
     if hand:
         raise Refused(f"stack {name}: kindreg does not touch what it did not create:\n" +
                       "\n".join(f"  {d.line()}: {d.remedy()}" for d in hand))
-    return found
 
 
-def _up_one(stacks: Stacks, machine: reconcile.Machine, name: str, plan: Plan, recorded: Recorded,
+def _up_one(stacks: Stacks, machine: reconcile.Machine, name: str, found: Sequence[Difference],
             confirm: Confirm, out: Out, leave_current: bool) -> None:
     """With --yes a current stack the project reads is left alone (a quiet preview says so);
     with a question the preview is shown first, and a stack without changes is not touched."""
-    found = _found(machine, name, plan, recorded, out)
+    reconcile.report(found, name, out)
     replace = drift.replacements(found)
     acts = any(d.fix in (Fix.REMOVE, Fix.CONNECT, Fix.RECONNECT, Fix.START) for d in found)
     if confirm is None and (not leave_current or found):
@@ -171,8 +209,7 @@ def _apply(stacks: Stacks, machine: reconcile.Machine, name: str, found: Sequenc
     machine.after(found, out)
 
 
-def _verified(machine: reconcile.Machine, plan: Plan, recorded: Recorded, out: Out) -> list[str]:
-    checks = machine.verify(plan, recorded)
+def _report_checks(plan: Plan, checks, out: Out) -> list[str]:
     out(f"checks of stack {plan.stack}:")
     for c in checks:
         out(c.render())
@@ -182,20 +219,28 @@ def _verified(machine: reconcile.Machine, plan: Plan, recorded: Recorded, out: O
 # ---------------------------------------------------------------- preview
 
 def preview(stacks: Stacks, t: Target, diff: bool, out: Out, machine: reconcile.Machine) -> None:
+    """The engine's preview of each stack whose plan or world moved since its last verified up;
+    the others are skipped, and said so."""
     for name, plan in t.steps():
-        if name == t.stack and t.shared and not stacks.outputs(t.shared):
+        if name == t.stack and t.shared and not stacks.recorded(t.shared).up:
             out(f"stack {t.stack} reads the outputs of stack {t.shared}, which is not up yet: its preview "
                 f"can run once `kindreg up --stack {t.stack}` has brought {t.shared} up (up does both, in order)")
             return
         with stacks.exclusive(name, out):
-            recover.clear_stale_locks(name, stacks.locks(name), out)
+            _clear_leftovers(stacks, name, out)
             recorded = stacks.recorded(name)
             if recorded.pending:
                 out(f"stack {name}: an earlier run was interrupted with {len(recorded.pending)} operation(s) "
                     "under way; `kindreg up` resolves them from what is there")
-            found = machine.differences(plan, recorded) if recorded.up else []
+            # A preview acts on nothing: every stack's look shares one reading of the engine.
+            want, seen, found = machine.look(plan, recorded, again=True) if recorded.up else (None, None, [])
             reconcile.report(found, name, out)
-            out(f"== stack {name}: preview")
+            moved = _moved(stacks, machine, t, plan, recorded, want, seen, found)
+            if not moved:
+                out(f"== stack {name}: preview skipped: it {SPARED} (configuration, program, state and world); "
+                    "an up would change nothing")
+                continue
+            out(f"== stack {name}: preview ({moved})")
             stacks.preview(name, diff=diff, replace=drift.replacements(found))
 
 
@@ -213,7 +258,7 @@ def down(stacks: Stacks, t: Target, with_shared: bool, docker: Callable[[], Dock
         raise Cancelled("nothing destroyed (answered no)")
     for name in names:
         with stacks.exclusive(name, out):
-            recover.clear_stale_locks(name, stacks.locks(name), out)
+            _clear_leftovers(stacks, name, out)
             recover.resolve_pending(stacks, docker(), name, stacks.recorded(name), out)
             out(f"== stack {name}: destroy")
             stacks.destroy(name)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Optional, Sequence, Union
 
 from kindreg.adapters import reach, world as world_reader
-from kindreg.adapters.engine import Engine, EngineError
+from kindreg.adapters.engine import Engine, EngineError, Snapshot
 from kindreg.adapters.mkcert import LocalCA
 from kindreg.core import drift, frontcache
 from kindreg.core.drift import Difference, Fix
@@ -39,6 +39,7 @@ class Machine:
 
     def __post_init__(self) -> None:
         self._ca = LocalCA(self.env)
+        self._snapshot: Optional[Snapshot] = None
 
     def expected(self, plan: Plan) -> Expected:
         tls_dir = str((self.project_dir / plan.state_dir / "tls").resolve()) if plan.tls else None
@@ -47,12 +48,21 @@ class Machine:
             ca_pem = Path(ca).read_text(encoding="utf-8")
         return expected(plan, tls_dir, ca_pem)
 
-    def observe(self, wanted: Sequence[Expected]) -> World:
-        return world_reader.observe(self.engine, wanted)
+    def observe(self, wanted: Sequence[Expected], again: bool = False) -> World:
+        """The world now; `again`: nothing has acted since the previous observation, whose
+        engine listings are used again (the files inside containers are always read)."""
+        if not (again and self._snapshot):
+            self._snapshot = Snapshot(self.engine)
+        return world_reader.observe(self._snapshot, wanted)
 
     def differences(self, plan: Plan, recorded: Recorded) -> list[Difference]:
+        return self.look(plan, recorded)[2]
+
+    def look(self, plan: Plan, recorded: Recorded, again: bool = False) -> tuple[Expected, World, list[Difference]]:
+        """What the plan expects, what is there, and what differs (`again`: as `observe`)."""
         want = self.expected(plan)
-        return drift.compare(want, self.observe([want]), recorded)
+        seen = self.observe([want], again)
+        return want, seen, drift.compare(want, seen, recorded)
 
     # -------------------------------------------------------------- acting
     def before(self, found: Sequence[Difference], out: Out) -> None:
@@ -91,8 +101,15 @@ class Machine:
         self.engine.start(d.name)
         return f"started node {d.name}"
 
-    def verify(self, plan: Plan, recorded: Recorded) -> list["Check"]:
-        return verify(self, plan, recorded)
+    def verify(self, plan: Plan, recorded: Recorded, looked: Optional[tuple[Expected, World]] = None
+               ) -> tuple[list["Check"], Expected, World]:
+        """The checks, and the expected model and world they judged. `looked`: an observation
+        made since the engine last ran (none is made again)."""
+        want, seen = looked or (None, None)
+        if want is None:
+            want = self.expected(plan)
+            seen = self.observe([want])
+        return verify(self, plan, recorded, want=want, seen=seen), want, seen
 
 
 def _node_of(d: Difference) -> str:
@@ -119,13 +136,13 @@ class Check:
         return f"  {'ok  ' if self.ok else 'FAIL'}  {self.text}" + (f"\n        fix: {self.fix}" if not self.ok and self.fix else "")
 
 
-def verify(machine: Machine, plan: Plan, recorded: Recorded,
-           routes: Optional[reach.HostRoutes] = None) -> list[Check]:
+def verify(machine: Machine, plan: Plan, recorded: Recorded, routes: Optional[reach.HostRoutes] = None,
+           want: Optional[Expected] = None, seen: Optional[World] = None) -> list[Check]:
     """What the user depends on, checked for real: the registry API of each registry at its
     address, each front cache from its mirror, each node's files and networks, and nothing
-    left differing from the plan."""
-    want = machine.expected(plan)
-    seen = machine.observe([want])
+    left differing from the plan (in `seen`, else in the world observed now)."""
+    want = want or machine.expected(plan)
+    seen = seen or machine.observe([want])
     found = drift.compare(want, seen, recorded)
     routes = routes or reach.HostRoutes(machine.engine.endpoint())
     checks = [*_registries(machine, plan, routes), *_fronts(machine, plan), *_nodes(want, found)]

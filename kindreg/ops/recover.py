@@ -4,6 +4,8 @@ the operations its state still calls pending.
 - A lock left by a process of this machine that is no longer running is removed, saying so.
   A lock of a live process, or of another machine, is never touched: the message names it and
   what to do (kindreg's own runs never meet each other here: they wait on the machine lock).
+- A metadata file beside the state (`<checkpoint>.attrs`) that a kill left empty or partial is
+  removed: the file backend writes it in place, after the checkpoint, which is renamed whole.
 - Pending operations: a create whose Docker object exists (by its planned name, labelled this
   stack's) is completed with its ID (stack export / import), one that did not happen is
   dropped by the refresh that follows (`pulumi refresh --clear-pending-creates`).
@@ -71,6 +73,15 @@ def clear_stale_locks(stack: str, locks: Sequence[Lock], out: Out,
                           f"finish, or stop it (`kill {lock.pid}`), then run again")
         lock.path.unlink(missing_ok=True)
         out(f"removed the lock on stack {stack} left by {who}, which is no longer running")
+
+
+def remove_torn_metadata(stack: str, torn: Sequence[Path], out: Out) -> None:
+    """A torn metadata file beside the state (kindreg.adapters.pulumi.StateFiles.torn_metadata)
+    is removed: the file it describes is whole, and without it the backend reads defaults."""
+    for path in torn:
+        path.unlink(missing_ok=True)
+        out(f"removed {path}, the metadata of stack {stack}'s state that a killed run left torn "
+            "(the state itself is whole)")
 
 
 def existing_id(engine: Engine, stack: str, op: PendingOperation) -> Optional[str]:

@@ -42,8 +42,10 @@ def ours(obj_labels: dict | None) -> bool:
 
 def sweep(client) -> None:
     """Remove this run's containers, then networks, then volumes (and dead runs' leftovers)."""
-    for c in client.containers.list(all=True, filters={"label": Label.TEST_RUN.value}):
-        if ours(c.labels):
+    # sparse: the listing's own labels, with no inspect of each container (one that another run
+    # removes meanwhile would fail it).
+    for c in client.containers.list(all=True, sparse=True, filters={"label": Label.TEST_RUN.value}):
+        if ours(c.attrs.get("Labels")):
             _gone_is_fine(c.remove, force=True)
     for n in client.networks.list(filters={"label": Label.TEST_RUN.value}):
         if ours(n.attrs.get("Labels")):

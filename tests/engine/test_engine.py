@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from kindreg.core.vocabulary import Label
 from tests.doubles import ownership
 from tests.live import images
 from tests.engine.conftest import EngineProject, engine_environment
@@ -172,7 +173,10 @@ def test_the_tree_in_a_volume_is_written_through_the_engine_and_read_by_the_node
     node = engine.containers.get(out["nodes"][0])
     ca = node.exec_run(["cat", "/etc/containerd/certs.d/.ca/rootCA.pem"]).output
     assert ca == (Path(world.env["CAROOT"]) / "rootCA.pem").read_bytes()
-    helpers = engine.containers.list(all=True, filters={"label": "kindreg.managed=true", "ancestor": out["registries"][0]["image"]})
+    # This run's only: another test run on the same engine has registries of the same image.
+    helpers = engine.containers.list(all=True, filters={
+        "label": ["kindreg.managed=true", f"{Label.TEST_RUN.value}={ownership.RUN_ID}"],
+        "ancestor": out["registries"][0]["image"]})
     assert not [c.name for c in helpers if not c.name.startswith(PREFIX)], "the writing containers are gone"
 
 

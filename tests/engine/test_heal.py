@@ -30,6 +30,7 @@ import pytest
 from kindreg.core.expected import Thing
 from kindreg.core.render import CONFIG_PATH
 from kindreg.core.vocabulary import NODE_CA, NODE_CERTS_D
+from kindreg.ops.lifecycle import SPARED
 from tests.doubles import ownership
 from tests.engine.conftest import EngineProject, engine_environment
 from tests.engine.test_lifecycle import User
@@ -271,6 +272,12 @@ def test_drift_is_seen_and_healed_keeping_the_cache(heal, cases):
     checks = [line for line in up.stdout.splitlines() if line.startswith(("  ok  ", "  FAIL"))]
     assert checks and all(line.startswith("  ok  ") for line in checks), up.stdout
     assert "stack dev is up" in up.stdout
+    # Each round breaks a thing of dev, or of shared whose healing rewrites the state dev reads.
+    assert f"stack dev {SPARED}" not in up.stdout, up.stdout
+
+    again = user.run("up", "--stack", "dev", "--yes")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"stack dev {SPARED}" in again.stdout and f"stack shared {SPARED}" in again.stdout, again.stdout
 
     after = user.run("status")
     assert after.returncode == 0, after.stdout

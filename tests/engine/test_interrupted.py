@@ -129,6 +129,8 @@ def test_down_killed_is_recovered_by_the_next_down_and_up(user, engine):
 def test_a_lock_of_a_live_process_is_never_removed(user, engine):
     """A second run while the first holds the stack waits for it (kindreg's machine lock) and
     then finds nothing to recover."""
+    for stack in ("shared", "dev"):  # the first run must run the engine, not take the no-op path
+        (user.project.dir / ".kindreg" / stack / "verified.json").unlink(missing_ok=True)
     first = user.start("up", "--stack", "dev", "--yes")
     deadline = time.monotonic() + DEADLINE
     while not engine_started(first):

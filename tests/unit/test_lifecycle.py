@@ -20,6 +20,7 @@ class Recorder:
 
     pending: dict = field(default_factory=dict)  # stack -> {op: count}
     outputs_of: dict = field(default_factory=dict)
+    up_stacks: set = field(default_factory=set)  # stacks whose state holds resources
     calls: list = field(default_factory=list)
 
     def preview(self, name, diff=False, quiet=False, replace=()):
@@ -31,10 +32,16 @@ class Recorder:
         return {}
 
     def recorded(self, name):
-        return Recorded()
+        return Recorded(ids={"stack": name}) if name in self.up_stacks else Recorded()
 
     def locks(self, name):
         return []
+
+    def torn_metadata(self, name):
+        return []
+
+    def state_digest(self, name):
+        return None
 
     def resolve_pending(self, name, imports):
         self.calls.append(("resolve", name, imports))
@@ -53,8 +60,8 @@ class Verified(reconcile.Machine):
     """The machine around the stacks, whose checks after `up` pass (tests/unit/test_reconcile.py
     covers the checks themselves)."""
 
-    def verify(self, plan, recorded):
-        return [reconcile.Check(True, f"stack {plan.stack} checked")]
+    def verify(self, plan, recorded, looked=None):
+        return [reconcile.Check(True, f"stack {plan.stack} checked")], None, None
 
 
 def run(argv, stacks, monkeypatch, engine=None):
@@ -121,13 +128,13 @@ def test_an_engine_failure_exits_1_with_its_message(monkeypatch, capsys):
 
 
 def test_preview_previews_shared_then_project(monkeypatch):
-    stacks = Recorder()
+    stacks = Recorder(up_stacks={"shared"})
     assert run(["preview", "--stack", "dev", "--diff"], stacks, monkeypatch) == 0
     assert stacks.calls == [("preview", "shared", True, False), ("preview", "dev", True, False)]
 
 
 def test_preview_before_the_shared_stack_exists_says_why_it_stops(monkeypatch, capsys):
-    stacks = Recorder(outputs_of={"shared": {}})
+    stacks = Recorder()
     assert run(["preview", "--stack", "dev"], stacks, monkeypatch) == 0
     assert stacks.calls == [("preview", "shared", False, False)]
     assert "which is not up yet" in capsys.readouterr().out

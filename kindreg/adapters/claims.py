@@ -19,6 +19,7 @@ import kindreg
 from kindreg.core.crossstack import Claim
 
 from . import files, verified
+from .world import file_digest
 
 CACHE = Path(".kindreg") / "claims.json"
 VERSION = 1
@@ -62,7 +63,7 @@ def lookup(project_dir: Path, entries: dict, stack: str) -> Optional[list[Claim]
     if not isinstance(entry, dict) or not isinstance(entry.get("inputs"), dict):
         return None
     for key, want in entry["inputs"].items():
-        if _current(project_dir, key) != want:
+        if file_digest(str(project_dir / key)) != want:
             return None
     try:
         return [Claim(**c) for c in entry["claims"]]
@@ -88,14 +89,6 @@ def _key(project_dir: Path, path: Path) -> str:
         return str(path.relative_to(project_dir))
     except ValueError:
         return str(path)
-
-
-def _current(project_dir: Path, key: str) -> Optional[str]:
-    path = Path(key) if Path(key).is_absolute() else project_dir / key
-    try:
-        return _digest(path.read_bytes())
-    except OSError:
-        return None
 
 
 def _digest(data: bytes) -> str:

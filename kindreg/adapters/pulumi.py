@@ -394,23 +394,27 @@ class StateFiles:
         root = file_backend_dir(backend_url(project_dir, env))
         return cls(root, project_name(project_dir)) if root is not None else None
 
-    def recorded(self, name: str) -> Recorded:
-        """The checkpoint's `latest` deployment (nothing recorded when the stack has none)."""
+    def _checkpoint(self, name: str) -> Optional[tuple[Path, Callable[[bytes], bytes]]]:
+        """The stack's checkpoint file as stored, and how to unpack it (None: the stack has none)."""
         for path in _checkpoint_paths(self.root, self.project, name):
             for candidate, unpack in ((path, bytes), (path.with_name(path.name + ".gz"), gzip.decompress)):
                 if candidate.is_file():
-                    doc = json.loads(unpack(candidate.read_bytes()))
-                    return read_deployment((doc.get("checkpoint") or {}).get("latest") or {})
-        return Recorded()
+                    return candidate, unpack
+        return None
+
+    def recorded(self, name: str) -> Recorded:
+        """The checkpoint's `latest` deployment (nothing recorded when the stack has none)."""
+        found = self._checkpoint(name)
+        if found is None:
+            return Recorded()
+        doc = json.loads(found[1](found[0].read_bytes()))
+        return read_deployment((doc.get("checkpoint") or {}).get("latest") or {})
 
     def checkpoint_digest(self, name: str) -> Optional[str]:
         """SHA-256 of the stack's checkpoint file as stored ("none" without one): every command
         that changes the stack rewrites it."""
-        for path in _checkpoint_paths(self.root, self.project, name):
-            for candidate in (path, path.with_name(path.name + ".gz")):
-                if candidate.is_file():
-                    return hashlib.sha256(candidate.read_bytes()).hexdigest()
-        return "none"
+        found = self._checkpoint(name)
+        return hashlib.sha256(found[0].read_bytes()).hexdigest() if found else "none"
 
     def torn_metadata(self, name: str) -> list[Path]:
         """Metadata files of the stack's checkpoint that a killed run left torn. gocloud.dev's

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional, Protocol
 
-from kindreg.adapters import verified
+from kindreg.adapters import verified, world as world_reader
 from kindreg.core import fingerprint, sources
 from kindreg.core.expected import Expected
 from kindreg.core.fingerprint import Fingerprint
@@ -40,7 +40,7 @@ def current(stacks: States, project_dir: Path, env: dict, plan: Plan, reads: Opt
                                    fingerprint.world_of(want, seen))
 
 
-def unchanged(project_dir: Path, plan: Plan, now: Optional[Fingerprint]) -> list[str]:
+def changed_parts(project_dir: Path, plan: Plan, now: Optional[Fingerprint]) -> list[str]:
     """The parts that changed since the last verified `up` ([]: none; the engine can be spared)."""
     if now is None:
         return ["state (not in a file backend)"]
@@ -61,10 +61,5 @@ def _stack_files(project_dir: Path, names: list[Optional[str]]) -> dict[str, Opt
     (its secrets and provider settings as the engine decrypts them) and the shared stack's.
     Another stack's file is not an input: `target` checks the stack against it on every run. A
     file the stack names (a lok8s cluster file) counts through the plan it makes."""
-    out: dict[str, Optional[str]] = {}
-    for name in [PROJECT_FILE, *(sources.stack_file(project_dir, n).name for n in names if n)]:
-        try:
-            out[name] = fingerprint.digest((project_dir / name).read_bytes())
-        except OSError:
-            out[name] = None
-    return out
+    files = [PROJECT_FILE, *(sources.stack_file(project_dir, n).name for n in names if n)]
+    return {name: world_reader.file_digest(str(project_dir / name)) for name in files}

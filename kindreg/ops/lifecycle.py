@@ -125,7 +125,8 @@ def up(stacks: Stacks, t: Target, confirm: Confirm, out: Out, machine: reconcile
                 recorded = stacks.recorded(name)
             checks, want, seen = machine.verify(plan, recorded, looked=(want, seen) if quiet else None)
             failed += _report_checks(plan, checks, out)
-            if not any(not c.ok for c in checks) and recorded.up:
+            # A spared stack's record is already this fingerprint: written only after the engine ran.
+            if not quiet and recorded.up and all(c.ok for c in checks):
                 fastpath.remember(machine.project_dir, plan, _fingerprint(stacks, machine, t, plan, want, seen))
     if failed:
         raise NotVerified(f"{len(failed)} check(s) failed after the engine finished:\n" + "\n".join(failed))
@@ -165,7 +166,7 @@ def _moved(stacks: Stacks, machine: reconcile.Machine, t: Target, plan: Plan, re
         return "an interrupted run left operations pending"
     if found:
         return f"{len(found)} thing(s) differ from the plan"
-    changed = fastpath.unchanged(machine.project_dir, plan, _fingerprint(stacks, machine, t, plan, want, seen))
+    changed = fastpath.changed_parts(machine.project_dir, plan, _fingerprint(stacks, machine, t, plan, want, seen))
     return f"changed since its last verified up: {', '.join(changed)}" if changed else ""
 
 

@@ -190,7 +190,7 @@ def test_a_state_that_cannot_be_read_cheaply_is_never_spared(copy):
     want = expected(plan, None, CA)
     now = fastpath.current(States({"dev": None}), copy, ENV, plan, "shared", want, as_planned(want))
     assert now is None
-    assert fastpath.unchanged(copy, plan, now) != []
+    assert fastpath.changed_parts(copy, plan, now) != []
 
 
 # ---------------------------------------------------------------- the world
@@ -287,10 +287,10 @@ def test_the_recorded_fingerprint_reads_back_and_a_damaged_record_is_no_record(c
     plan = project.plan(copy, "dev")
     now = print_of(copy, "dev")
     fastpath.remember(copy, plan, now)
-    assert fastpath.unchanged(copy, plan, now) == []
+    assert fastpath.changed_parts(copy, plan, now) == []
     record = next(copy.rglob(verified.RECORD))
     record.write_text("{not json")
-    assert fastpath.unchanged(copy, plan, now) == [p.value for p in Part]
+    assert fastpath.changed_parts(copy, plan, now) == [p.value for p in Part]
     fastpath.remember(copy, plan, now)
     fastpath.forget(copy, plan)
-    assert fastpath.unchanged(copy, plan, now) == [p.value for p in Part]
+    assert fastpath.changed_parts(copy, plan, now) == [p.value for p in Part]

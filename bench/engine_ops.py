@@ -30,6 +30,7 @@ from bench.common import median
 from kindreg.core.vocabulary import Label
 from tests.doubles import ownership
 from tests.engine.conftest import EngineProject, PASSPHRASE, engine_environment
+from tests.engine import test_lifecycle
 from tests.engine.test_lifecycle import User
 from tests.live import images
 from tests.live.conftest import TEST_LAYERS, TEST_REPO, Upstream
@@ -40,17 +41,11 @@ CACHE = f"{PREFIX}-dev-registry-cache"
 
 
 def shared_config(registry_image: str, port: int) -> dict:
-    return {"kindreg:shared": {
-        "network": {"name": f"{PREFIX}-registries", "cidr": f"{NET}.200.0/24"}, "prefix": PREFIX,
-        "image": registry_image, "frontCache": images.front_cache(),
-        "mirrors": [{"name": "io-docker", "url": f"http://{NET}.200.1:{port}", "host": "docker.io"}]}}
+    return test_lifecycle.shared_config(registry_image, port, prefix=PREFIX, net=NET)
 
 
 def project_config(name: str, slot: int, registry_image: str, node_image: str) -> dict:
-    return {"kindreg:cluster": {
-        "name": f"be-{name}", "network": {"name": f"{PREFIX}-{name}", "cidr": f"{NET}.{slot}.0/24"},
-        "registries": {"image": registry_image, "shared": {"enabled": True}},
-        "nodes": {"workers": 1, "image": node_image}}}
+    return test_lifecycle.project_config(name, slot, registry_image, node_image, prefix=PREFIX, net=NET, cluster="be")
 FLOOR_PROGRAM = "import pulumi\n"
 
 

@@ -17,8 +17,7 @@ import yaml
 from kindreg.ops.lifecycle import SPARED
 from tests.doubles import ownership
 from tests.engine.conftest import EngineProject, engine_environment
-from tests.engine.test_lifecycle import User, updates
-from tests.live import images
+from tests.engine.test_lifecycle import User, project_config, shared_config, updates
 from tests.live.conftest import engine, test_images, upstream  # noqa: F401
 
 pytestmark = pytest.mark.engine
@@ -28,16 +27,8 @@ CACHE = f"{PREFIX}-dev-registry-cache"
 
 
 def configs(registry: str, node: str, port: int) -> dict[str, dict]:
-    return {
-        "shared": {"kindreg:shared": {
-            "network": {"name": f"{PREFIX}-registries", "cidr": f"{NET}.200.0/24"}, "prefix": PREFIX,
-            "image": registry, "frontCache": images.front_cache(),
-            "mirrors": [{"name": "io-docker", "url": f"http://{NET}.200.1:{port}", "host": "docker.io"}]}},
-        "dev": {"kindreg:cluster": {
-            "name": "fp-dev", "network": {"name": f"{PREFIX}-dev", "cidr": f"{NET}.125.0/24"},
-            "registries": {"image": registry, "shared": {"enabled": True}},
-            "nodes": {"workers": 0, "image": node}}},
-    }
+    return {"shared": shared_config(registry, port, prefix=PREFIX, net=NET),
+            "dev": project_config("dev", 125, registry, node, workers=0, prefix=PREFIX, net=NET, cluster="fp")}
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,7 @@ import pytest
 
 from tests.doubles import ownership
 from tests.engine.conftest import EngineProject, engine_environment
-from tests.engine.test_lifecycle import User
-from tests.live import images
+from tests.engine.test_lifecycle import User, project_config, shared_config
 from tests.live.conftest import engine, test_images, upstream  # noqa: F401
 
 pytestmark = pytest.mark.engine
@@ -31,16 +30,8 @@ DEADLINE = 180
 
 
 def configs(registry_image: str, node_image: str, port: int) -> dict[str, dict]:
-    return {
-        "shared": {"kindreg:shared": {
-            "network": {"name": f"{PREFIX}-registries", "cidr": f"{NET}.200.0/24"}, "prefix": PREFIX,
-            "image": registry_image, "frontCache": images.front_cache(),
-            "mirrors": [{"name": "io-docker", "url": f"http://{NET}.200.1:{port}", "host": "docker.io"}]}},
-        "dev": {"kindreg:cluster": {
-            "name": "in-dev", "network": {"name": f"{PREFIX}-dev", "cidr": f"{NET}.125.0/24"},
-            "registries": {"image": registry_image, "shared": {"enabled": True}},
-            "nodes": {"workers": 1, "image": node_image}}},
-    }
+    return {"shared": shared_config(registry_image, port, prefix=PREFIX, net=NET),
+            "dev": project_config("dev", 125, registry_image, node_image, prefix=PREFIX, net=NET, cluster="in")}
 
 
 @pytest.fixture(scope="module")

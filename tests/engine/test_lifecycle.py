@@ -26,16 +26,20 @@ pytestmark = pytest.mark.engine
 NET, PREFIX = "10.216", "krlc"
 
 
-def shared_config(registry_image: str, port: int) -> dict:
+def shared_config(registry_image: str, port: int, prefix: str = PREFIX, net: str = NET) -> dict:
+    """A shared stack of one mirror (and its front cache) of the test upstream on `port`; each
+    module gives its own `prefix` and `net`, so modules can run side by side on one engine."""
     return {"kindreg:shared": {
-        "network": {"name": f"{PREFIX}-registries", "cidr": f"{NET}.200.0/24"}, "prefix": PREFIX,
+        "network": {"name": f"{prefix}-registries", "cidr": f"{net}.200.0/24"}, "prefix": prefix,
         "image": registry_image, "frontCache": images.front_cache(),
-        "mirrors": [{"name": "io-docker", "url": f"http://{NET}.200.1:{port}", "host": "docker.io"}]}}
+        "mirrors": [{"name": "io-docker", "url": f"http://{net}.200.1:{port}", "host": "docker.io"}]}}
 
 
-def project_config(name: str, slot: int, registry_image: str, node_image: str, workers: int = 1) -> dict:
+def project_config(name: str, slot: int, registry_image: str, node_image: str, workers: int = 1,
+                   prefix: str = PREFIX, net: str = NET, cluster: str = "lc") -> dict:
+    """A project in shared mode; its kind cluster is `<cluster>-<name>`."""
     return {"kindreg:cluster": {
-        "name": f"lc-{name}", "network": {"name": f"{PREFIX}-{name}", "cidr": f"{NET}.{slot}.0/24"},
+        "name": f"{cluster}-{name}", "network": {"name": f"{prefix}-{name}", "cidr": f"{net}.{slot}.0/24"},
         "registries": {"image": registry_image, "shared": {"enabled": True}},
         "nodes": {"workers": workers, "image": node_image}}}
 

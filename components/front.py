@@ -33,8 +33,10 @@ class FrontCache(pulumi.ComponentResource):
                 tests=frontcache.healthcheck_command(), interval="5s", timeout="3s", retries=3, start_period="5s"),
             labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in frontcache.labels(plan).items()],
             must_run=True,
-            wait=True,
-            wait_timeout=60,
+            # No `wait`: the provider would wait for a passing health check, which Docker runs
+            # first one `interval` after the start (no `start_interval` before Docker 25), 5 s
+            # of every created container. `kindreg up` asks the service itself instead, until it
+            # answers (kindreg.ops.reconcile.READY_SECONDS); the health check stays for status.
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
         self.register_outputs({"name": plan.front.container})

@@ -77,8 +77,10 @@ class Registry(pulumi.ComponentResource):
                 start_period="10s"),
             labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in render.registry_labels(plan).items()],
             must_run=True,
-            wait=True,
-            wait_timeout=60,
+            # No `wait`: the provider would wait for a passing health check, which Docker runs
+            # first one `interval` after the start (no `start_interval` before Docker 25), 5 s
+            # of every created container. `kindreg up` asks the service itself instead, until it
+            # answers (kindreg.ops.reconcile.READY_SECONDS); the health check stays for status.
             # Fixed container names: the old container must go before the new one is created.
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True,
                                         depends_on=[args.front] if args.front else None),

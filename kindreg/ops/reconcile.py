@@ -12,6 +12,7 @@ or volume gone). The rest is acted on here or handed to the engine as a replacem
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Optional, Sequence, Union
@@ -27,6 +28,9 @@ from kindreg.core.world import Recorded, World
 
 Plan = Union[SharedPlan, ProjectPlan]
 Out = Callable[[str], None]
+# How long a registry or front cache the engine has just started may take to answer: the bound
+# the docker provider's `wait_timeout` set while the engine waited for health checks.
+READY_SECONDS = 60.0
 
 
 @dataclass
@@ -104,12 +108,14 @@ class Machine:
     def verify(self, plan: Plan, recorded: Recorded, looked: Optional[tuple[Expected, World]] = None
                ) -> tuple[list["Check"], Expected, World]:
         """The checks, and the expected model and world they judged. `looked`: an observation
-        made since the engine last ran (none is made again)."""
+        made since the engine last ran (none is made again); without one the engine has just
+        run, and what it started is given READY_SECONDS to answer."""
         want, seen = looked or (None, None)
+        settle = 0.0 if looked else READY_SECONDS
         if want is None:
             want = self.expected(plan)
             seen = self.observe([want])
-        return verify(self, plan, recorded, want=want, seen=seen), want, seen
+        return verify(self, plan, recorded, want=want, seen=seen, settle=settle), want, seen
 
 
 def _node_of(d: Difference) -> str:
@@ -137,16 +143,33 @@ class Check:
 
 
 def verify(machine: Machine, plan: Plan, recorded: Recorded, routes: Optional[reach.HostRoutes] = None,
-           want: Optional[Expected] = None, seen: Optional[World] = None) -> list[Check]:
+           want: Optional[Expected] = None, seen: Optional[World] = None, settle: float = 0.0) -> list[Check]:
     """What the user depends on, checked for real: the registry API of each registry at its
     address, each front cache from its mirror, each node's files and networks, and nothing
-    left differing from the plan (in `seen`, else in the world observed now)."""
+    left differing from the plan (in `seen`, else in the world observed now). `settle`: for
+    this many seconds a registry or front cache that does not answer yet is asked again (the
+    engine has just started it; it does not wait for health checks, see components/registry.py)."""
     want = want or machine.expected(plan)
     seen = seen or machine.observe([want])
     found = drift.compare(want, seen, recorded)
     routes = routes or reach.HostRoutes(machine.engine.endpoint())
-    checks = [*_registries(machine, plan, routes), *_fronts(machine, plan), *_nodes(want, found)]
+    answers = _settled([*_registries(machine, plan, routes), *_fronts(machine, plan)], settle)
+    checks = [*answers, *_nodes(want, found)]
     checks += [Check(False, d.line(), d.remedy()) for d in found if not _covered(d, checks)]
+    return checks
+
+
+Probe = Callable[[], "Check"]
+SETTLE_STEP = 0.1  # seconds between two asks of a service that did not answer yet
+
+
+def _settled(probes: Sequence[Probe], seconds: float) -> list[Check]:
+    """Each probe's check; the failing ones asked again until they pass or `seconds` have gone."""
+    deadline = time.monotonic() + seconds
+    checks = [p() for p in probes]
+    while not all(c.ok for c in checks) and time.monotonic() < deadline:
+        time.sleep(SETTLE_STEP)
+        checks = [c if c.ok else p() for p, c in zip(probes, checks)]
     return checks
 
 
@@ -154,40 +177,43 @@ def _covered(d: Difference, checks: list[Check]) -> bool:
     return any(not c.ok and d.name in c.text for c in checks)
 
 
-def _registries(machine: Machine, plan: Plan, routes: reach.HostRoutes) -> list[Check]:
-    out = []
+def _registries(machine: Machine, plan: Plan, routes: reach.HostRoutes) -> list[Probe]:
     inspected = {c.get("Name", "").lstrip("/"): c for c in machine.engine.containers()}
     ca = machine._ca.file() if plan.tls else None
-    for reg in plan.registries:
-        c = inspected.get(reg.container)
-        route = routes.route(c) if c else None
-        url = f"{reg.url}/v2/"
-        if route is None:
-            out.append(Check(False, f"{reg.role} registry {reg.container}: no route from this host to {url}",
-                             f"kindreg up --stack {plan.stack}"))
-            continue
+    return [_registry_probe(plan, reg, inspected.get(reg.container), routes, ca) for reg in plan.registries]
+
+
+def _registry_probe(plan: Plan, reg, container: Optional[dict], routes: reach.HostRoutes, ca: Optional[str]) -> Probe:
+    route = routes.route(container) if container else None
+    url = f"{reg.url}/v2/"
+    fix = f"kindreg up --stack {plan.stack}; if it persists, `docker logs {reg.container}`"
+    if route is None:
+        return lambda: Check(False, f"{reg.role} registry {reg.container}: no route from this host to {url}",
+                             f"kindreg up --stack {plan.stack}")
+    via = "" if not route.published else f" (through {route.address} on this host)"
+
+    def probe() -> Check:
         problem = reach.registry_api(f"{route.url(reg.scheme)}/v2/", ca)
-        via = "" if not route.published else f" (through {route.address} on this host)"
-        out.append(Check(problem is None, f"{reg.role} registry {reg.container} answers the registry API at {url}{via}"
-                         if problem is None else f"{reg.role} registry {reg.container} at {url}: {problem}",
-                         f"kindreg up --stack {plan.stack}; if it persists, `docker logs {reg.container}`"))
-    return out
+        return Check(problem is None, f"{reg.role} registry {reg.container} answers the registry API at {url}{via}"
+                     if problem is None else f"{reg.role} registry {reg.container} at {url}: {problem}", fix)
+    return probe
 
 
-def _fronts(machine: Machine, plan: Plan) -> list[Check]:
-    out = []
-    for reg in plan.registries:
-        if reg.front is None:
-            continue
+def _fronts(machine: Machine, plan: Plan) -> list[Probe]:
+    return [_front_probe(machine, plan, reg) for reg in plan.registries if reg.front is not None]
+
+
+def _front_probe(machine: Machine, plan: Plan, reg) -> Probe:
+    def probe() -> Check:
         try:
             code, text = machine.engine.exec(reg.container, frontcache.probe_from_registry(reg))
         except EngineError as err:
             code, text = 1, str(err)
-        out.append(Check(code == 0, f"front cache {reg.front.container} answers {reg.container} at {reg.front.url}"
-                         if code == 0 else f"front cache {reg.front.container} does not answer {reg.container} "
-                         f"at {reg.front.url}: {text.strip()[:120] or f'exit {code}'}",
-                         f"kindreg up --stack {plan.stack}; if it persists, `docker logs {reg.front.container}`"))
-    return out
+        return Check(code == 0, f"front cache {reg.front.container} answers {reg.container} at {reg.front.url}"
+                     if code == 0 else f"front cache {reg.front.container} does not answer {reg.container} "
+                     f"at {reg.front.url}: {text.strip()[:120] or f'exit {code}'}",
+                     f"kindreg up --stack {plan.stack}; if it persists, `docker logs {reg.front.container}`")
+    return probe
 
 
 def _nodes(want: Expected, found: Sequence[Difference]) -> list[Check]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -18,6 +19,7 @@ from typing import Optional
 import pytest
 import yaml
 
+from tests.doubles import ownership
 from tests.helpers import ROOT
 from tests.live.conftest import BIN as KIND_DOUBLE_BIN
 from tests.requirements import need_tools, unavailable
@@ -119,7 +121,11 @@ class EngineProject:
         return self._run(stack, "preview")
 
     def up(self, stack: str) -> Steps:
-        return self._run(stack, "up")
+        """A plain engine `up`, then what a plain-`pulumi` user waits for before using the
+        registries: the containers do not wait for their health checks (components/registry.py)."""
+        steps = self._run(stack, "up")
+        wait_until_answering()
+        return steps
 
     def destroy(self, stack: str) -> Steps:
         return self._run(stack, "destroy")
@@ -154,6 +160,30 @@ class EngineProject:
         found = list(self.state.rglob(f"{stack}.json"))
         assert found, f"no state file for stack {stack} under {self.state}"
         return found[0].read_text()
+
+
+READY_SECONDS = 60
+
+
+def wait_until_answering() -> None:
+    """Run each of this run's running containers' own health check in it until it passes."""
+    import docker
+    client = docker.from_env()
+    deadline = time.monotonic() + READY_SECONDS
+    for c in client.containers.list(filters={"label": [f"{k}={v}" for k, v in ownership.labels().items()]}):
+        test = ((c.attrs.get("Config") or {}).get("Healthcheck") or {}).get("Test") or []
+        argv = test[1:] if test[:1] == ["CMD"] else ["/bin/sh", "-c", test[1]] if test[:1] == ["CMD-SHELL"] else []
+        while argv and not _passes(c, argv):
+            assert time.monotonic() < deadline, f"{c.name} fails its health check {argv} after {READY_SECONDS}s"
+            time.sleep(0.1)
+
+
+def _passes(container, argv: list[str]) -> bool:
+    import docker
+    try:
+        return container.exec_run(argv).exit_code == 0
+    except (docker.errors.NotFound, docker.errors.APIError):
+        return True  # removed or stopped since the listing (another module's stack): not this up's
 
 
 def engine_environment(test_images: tuple[str, str], extra: Optional[dict] = None) -> dict:

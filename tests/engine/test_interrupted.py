@@ -53,7 +53,9 @@ def engine_started(proc: subprocess.Popen) -> bool:
 
 
 def exists(engine, name: str) -> Callable[[subprocess.Popen], bool]:
-    return lambda proc: bool(engine.containers.list(all=True, filters={"name": f"^{name}$"}))
+    # The low-level listing: the high-level one inspects each container it lists, and fails on
+    # one removed in between (the very moment this waits for).
+    return lambda proc: bool(engine.api.containers(all=True, filters={"name": f"^{name}$"}))
 
 
 def gone(engine, name: str) -> Callable[[subprocess.Popen], bool]:

@@ -22,8 +22,9 @@ from kindreg.adapters.mkcert import LocalCA
 from kindreg.core import artifact, credentials, preflight, render
 from kindreg.core.errors import ConfigError, problem
 from kindreg.core.plan import ProjectPlan, SharedExport, SharedPlan, plan_project, plan_shared
-from kindreg.core.sources import (KEY_CLUSTER, KEY_CLUSTER_FILE, KEY_SHARED, Loaded, LoadedShared,
-                                  from_config_map)
+from kindreg.core import load as loading
+from kindreg.core.load import Loaded, LoadedShared
+from kindreg.core.sources import KEY_CLUSTER, KEY_CLUSTER_FILE, KEY_SHARED
 from kindreg.core.vocabulary import Role
 
 from .cluster import KindCluster, KindClusterArgs
@@ -81,7 +82,7 @@ def load(stack: str, host: Host) -> Loaded:
         (KEY_CLUSTER_FILE, cfg.get("clusterFile")),
         (KEY_SHARED, config_object(cfg, "shared")),
     ) if value is not None}
-    return from_config_map(config, stack, f"stack {stack} config", host.project_dir, host.read_text)
+    return loading.config_map(config, stack, f"stack {stack} config", host.project_dir, host.read_text)
 
 
 def config_object(cfg: pulumi.Config, key: str, secret: bool = False) -> object:

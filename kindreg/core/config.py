@@ -146,55 +146,6 @@ def mirror_name_for_host(host: str) -> str:
     return name or "mirror"
 
 
-def _outside_placeholders(text: str, chars: str) -> list[int]:
-    """Positions of `chars` that are not inside a ${...} placeholder (whose `:-` and `:=` are
-    part of the placeholder, not separators)."""
-    found, depth, i = [], 0, 0
-    while i < len(text):
-        if text.startswith("${", i):
-            depth, i = depth + 1, i + 2
-            continue
-        if text[i] == "}" and depth:
-            depth -= 1
-        elif text[i] in chars and not depth:
-            found.append(i)
-        i += 1
-    return found
-
-
-def parse_mirror_string(text: str) -> dict:
-    """KSail's mirror grammar `[user[:pass]@]host[=upstream]` as a mirror mapping.
-
-    As KSail splits it (pkg/svc/provisioner/registry): the first `=` ends the host part, so an
-    `@` inside the upstream URL is the URL's, not credentials; in the host part the last `@`
-    ends the credentials and the first `:` in them ends the user (placeholders are one token).
-    """
-    equals = _outside_placeholders(text, "=")
-    left, upstream = (text[:equals[0]], text[equals[0] + 1:]) if equals else (text, None)
-    ats = _outside_placeholders(left, "@")
-    creds, host = (left[:ats[-1]], left[ats[-1] + 1:]) if ats else (None, left)
-    if not host or re.search(r"\s", host) or upstream == "" or (upstream and re.search(r"\s", upstream)):
-        # The text may hold a password: quote it with the credentials masked, never whole.
-        shown = f"{_user_of(creds)}:***@{left[ats[-1] + 1:]}" if ats else left
-        raise PydanticCustomError(
-            "kindreg_secret", '"{text}" is not a mirror of the form "[user:pass@]host[=upstream]"',
-            {"text": shown + ("=..." if upstream is not None else "")})
-    host = host.lower()
-    out = {"name": mirror_name_for_host(host), "url": upstream or KNOWN_UPSTREAMS.get(host, f"https://{host}"),
-           "host": host}
-    if creds is not None:
-        colons = _outside_placeholders(creds, ":")
-        out["username"] = creds[:colons[0]] if colons else creds
-        if colons:
-            out["password"] = creds[colons[0] + 1:]
-    return out
-
-
-def _user_of(creds: Optional[str]) -> str:
-    colons = _outside_placeholders(creds or "", ":")
-    return (creds or "")[:colons[0]] if colons else (creds or "")
-
-
 class MirrorSpec(Strict):
     """A pull-through mirror of one upstream registry."""
 
@@ -208,11 +159,6 @@ class MirrorSpec(Strict):
     # The upstream credentials of the user's `docker login`, which then serve everyone who can
     # reach the mirror: only when the configuration asks for it.
     use_docker_login: bool = False
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_string(cls, data: object) -> object:
-        return parse_mirror_string(data) if isinstance(data, str) else data
 
     @field_validator("name")
     @classmethod

@@ -1,22 +1,20 @@
-"""Where configuration comes from: stack config maps, Pulumi.<stack>.yaml, lok8s files.
-
-The same project model is reached from a `kindreg:cluster` object in the stack config or
-from a lok8s `Lo` file named by `kindreg:clusterFile`; both go through `validation.validate`.
+"""Reading a stack's configuration, the first stage of loading (kindreg.core.load): the
+stack file Pulumi.<stack>.yaml, strictly, and the lok8s file it names, into a Document of one
+dialect. Nothing here translates or validates the fields: the stages after it do, once.
 """
 from __future__ import annotations
 
 import difflib
 import re
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Union
+from typing import Callable, Optional
 
 import yaml
 
-from . import lok8s
-from .config import ProjectConfig, SharedStackConfig
 from .errors import ConfigError, MissingFile, Problem, problem
-from .validation import dotted, prefixed, validate
+from .validation import dotted
 
 NS = "kindreg"
 KEY_CLUSTER = f"{NS}:cluster"
@@ -144,54 +142,29 @@ def read_yaml(path: Path, read: ReadText, shown_as: Optional[str] = None) -> obj
     return load_yaml(text, name)
 
 
-# ---------------------------------------------------------------- loaded stacks
+# ---------------------------------------------------------------- what was read
+
+class Dialect(str, Enum):
+    """Which form a stack's configuration was written in: what the translation starts from."""
+
+    SHARED = "shared"  # `kindreg:shared` in the stack file
+    PROJECT = "project"  # `kindreg:cluster` in the stack file
+    LOK8S = "lok8s"  # a lok8s `Lo` file, named by `kindreg:clusterFile` or given to --file
+
 
 @dataclass(frozen=True)
-class LoadedProject:
+class Document:
+    """A stack's configuration as read: one dialect's raw data, and what is wrong already."""
+
     stack: str
     source: str  # what error messages name: a file, or a config key
-    prefix: str  # path prefix of fields in that source
-    config: ProjectConfig
-    left_to_lok8s: tuple[str, ...] = ()  # sections of a lok8s file kindreg does not manage
-
-    role = "project"
+    dialect: Dialect
+    raw: object
+    problems: tuple[Problem, ...] = ()
 
 
-@dataclass(frozen=True)
-class LoadedShared:
-    stack: str
-    source: str
-    prefix: str
-    config: SharedStackConfig
-
-    role = "shared"
-
-
-Loaded = Union[LoadedProject, LoadedShared]
-
-
-def project_from_mapping(raw: object, stack: str, source: str, prefix: str = KEY_CLUSTER,
-                         extra: Iterable[Problem] = ()) -> LoadedProject:
-    """A `kindreg:cluster` object; the project name defaults to the stack name."""
-    cfg = validate(ProjectConfig, raw, source, prefixed(prefix), extra)
-    if cfg.name is None:
-        cfg = cfg.model_copy(update={"name": stack})
-    return LoadedProject(stack, source, prefix, cfg)
-
-
-def shared_from_mapping(raw: object, stack: str, source: str, prefix: str = KEY_SHARED,
-                        extra: Iterable[Problem] = ()) -> LoadedShared:
-    cfg = validate(SharedStackConfig, raw, source, prefixed(prefix), extra)
-    return LoadedShared(stack, source, prefix, cfg)
-
-
-def project_from_lok8s(doc: object, stack: str, source: str) -> LoadedProject:
-    """A lok8s `Lo` file, read with lok8s's meaning and defaults (see `lok8s.py`)."""
-    if not isinstance(doc, dict):
-        raise ConfigError(source, [problem("", "the file is not a lok8s Lo document (a mapping)")])
-    translated = lok8s.translate(doc)
-    cfg = validate(ProjectConfig, translated.raw, source, lok8s.path_of, extra=translated.problems)
-    return LoadedProject(stack, source, "spec", cfg, tuple(translated.left_to_lok8s))
+# The config key that holds each dialect, in the order a conflict between them is reported.
+ROLE_KEYS = {KEY_CLUSTER: Dialect.PROJECT, KEY_CLUSTER_FILE: Dialect.LOK8S, KEY_SHARED: Dialect.SHARED}
 
 
 def _unknown(d: dict, allowed: tuple, at: str) -> list:
@@ -225,43 +198,45 @@ def _leaves(node: object, path: str):
         yield path, node
 
 
-def from_config_map(config: dict, stack: str, source: str, project_dir: Path,
-                    read: ReadText) -> Loaded:
-    """Load a stack from its config map (the `config:` of Pulumi.<stack>.yaml)."""
+def read_config_map(config: dict, stack: str, source: str, project_dir: Path, read: ReadText) -> Document:
+    """A stack's document from its config map (the `config:` of Pulumi.<stack>.yaml): its
+    `kindreg:shared` or `kindreg:cluster` object, or the lok8s file `kindreg:clusterFile` names."""
     ours = {k: v for k, v in config.items() if str(k).startswith(f"{NS}:")}
     problems = _unknown(ours, KNOWN_KEYS, "") + plaintext_passwords(ours)
-    roles = [k for k in (KEY_CLUSTER, KEY_CLUSTER_FILE, KEY_SHARED) if k in ours]
+    roles = [k for k in ROLE_KEYS if k in ours]
     if len(roles) > 1:
         problems.append(problem(roles[1], f"conflicts with {roles[0]}; a stack is either the "
                                 f"shared mirrors ({KEY_SHARED}) or one project "
                                 f"({KEY_CLUSTER} or {KEY_CLUSTER_FILE})"))
     if not roles:
         problems.append(problem(
-            "config", f"has none of {KEY_CLUSTER}, {KEY_CLUSTER_FILE}, {KEY_SHARED}; "
+            "config", f"has none of {', '.join(ROLE_KEYS)}; "
             f"set {KEY_SHARED} for the shared mirrors stack, or {KEY_CLUSTER} for a project"))
-    if not roles:
         raise ConfigError(source, problems)
     role = roles[0]
-    if role == KEY_SHARED:
-        return shared_from_mapping(ours[role] or {}, stack, source, extra=problems)
-    if role == KEY_CLUSTER:
-        return project_from_mapping(ours[role] or {}, stack, source, extra=problems)
+    if role != KEY_CLUSTER_FILE:
+        return Document(stack, source, ROLE_KEYS[role], ours[role] or {}, tuple(problems))
     if problems:
         raise ConfigError(source, problems)
-    return _project_from_file(ours[role], stack, source, project_dir, read)
+    return _lok8s_file(ours[role], stack, source, project_dir, read)
 
 
-def _project_from_file(rel: object, stack: str, source: str, project_dir: Path,
-                       read: ReadText) -> LoadedProject:
+def _lok8s_file(rel: object, stack: str, source: str, project_dir: Path, read: ReadText) -> Document:
+    problems = _file_path_problems(rel)
+    if problems:
+        raise ConfigError(source, problems)
+    return Document(stack, rel, Dialect.LOK8S, read_yaml(project_dir / rel, read, rel))
+
+
+def _file_path_problems(rel: object) -> list[Problem]:
     if not isinstance(rel, str) or not rel:
-        raise ConfigError(source, [problem(KEY_CLUSTER_FILE, "is not a file path", rel)])
+        return [problem(KEY_CLUSTER_FILE, "is not a file path", rel)]
     if Path(rel).is_absolute():
-        raise ConfigError(source, [problem(
-            KEY_CLUSTER_FILE, "is absolute; give a path relative to the project root", rel)])
+        return [problem(KEY_CLUSTER_FILE, "is absolute; give a path relative to the project root", rel)]
     if ".." in Path(rel).parts:
-        raise ConfigError(source, [problem(
-            KEY_CLUSTER_FILE, "leaves the project directory (..); keep cluster files inside the project", rel)])
-    return project_from_lok8s(read_yaml(project_dir / rel, read, rel), stack, rel)
+        return [problem(KEY_CLUSTER_FILE, "leaves the project directory (..); keep cluster files inside the project",
+                        rel)]
+    return []
 
 
 STACK_FILE_GLOB = "Pulumi.*.yaml"
@@ -284,14 +259,15 @@ def read_stack_config(project_dir: Path, stack: str, read: ReadText) -> dict:
     return doc.get("config") or {}
 
 
-def load_stack(project_dir: Path, stack: str, read: ReadText) -> Loaded:
+def read_stack(project_dir: Path, stack: str, read: ReadText) -> Document:
     config = read_stack_config(project_dir, stack, read)
-    return from_config_map(config, stack, stack_file(project_dir, stack).name, project_dir, read)
+    return read_config_map(config, stack, stack_file(project_dir, stack).name, project_dir, read)
 
 
-def load_file(path: Path, read: ReadText, stack: Optional[str] = None) -> LoadedProject:
+def read_file(path: Path, read: ReadText, stack: Optional[str] = None) -> Document:
+    """A lok8s file given by path; its stack is `stack`, else its metadata.name, else its stem."""
     doc = read_yaml(path, read)
-    return project_from_lok8s(doc, stack or _name_of(doc) or path.stem, str(path))
+    return Document(stack or _name_of(doc) or path.stem, str(path), Dialect.LOK8S, doc)
 
 
 def _name_of(doc: object) -> Optional[str]:

@@ -10,7 +10,9 @@ from typing import Optional, Union
 
 from .errors import ConfigError, MissingFile, Problem, problem
 from .plan import ProjectPlan, SharedExport, SharedPlan, plan_project, plan_shared
-from .sources import Loaded, LoadedProject, LoadedShared, ReadText, load_stack, stack_file
+from . import load
+from .load import Loaded, LoadedProject, LoadedShared
+from .sources import ReadText, stack_file
 
 Plan = Union[SharedPlan, ProjectPlan]
 
@@ -21,7 +23,7 @@ def shared_export_for(project: LoadedProject, project_dir: Path,
         return None
     name = project.config.registries.shared.stack
     try:
-        shared = load_stack(project_dir, name, read)
+        shared = load.stack(project_dir, name, read)
     except MissingFile:
         return None  # plan_project reports it, naming the field and the fix
     if not isinstance(shared, LoadedShared):

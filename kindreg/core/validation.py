@@ -51,19 +51,26 @@ def prefixed(prefix: str) -> PathOf:
 
 def validate(model: type[M], raw: object, source: str, path_of: PathOf,
              extra: Iterable[Problem] = ()) -> M:
-    """The model for `raw`, or ConfigError listing every problem (extra ones included)."""
+    """The model for `raw`, or ConfigError listing every problem (extra ones, from the stages
+    before, included; nothing is reported again at a place they already name)."""
     problems = list(extra)
+    found: list[Problem] = []
     result: Optional[M] = None
     try:
         result = model.model_validate(raw)
     except ValidationError as err:
-        problems += problems_from(err, model, path_of)
+        found += problems_from(err, model, path_of)
     if isinstance(raw, dict):
-        problems += cross_checks(model, raw, path_of)
+        found += cross_checks(model, raw, path_of)
+    problems += [p for p in found if not _under_any(p.path, {q.path for q in extra if q.path})]
     if problems:
         raise ConfigError(source, problems) from None
     assert result is not None
     return result
+
+
+def _under_any(path: str, places: set[str]) -> bool:
+    return any(path == at or path.startswith((f"{at}.", f"{at}[")) for at in places)
 
 
 def problems_from(err: ValidationError, model: type[BaseModel], path_of: PathOf) -> list[Problem]:

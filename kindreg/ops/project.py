@@ -6,10 +6,10 @@ from typing import Optional
 
 from kindreg.adapters import claims as claim_cache
 from kindreg.adapters import files
-from kindreg.core import crossstack, sources, stacks
+from kindreg.core import crossstack, load as loading, sources, stacks
 from kindreg.core.crossstack import Claim
 from kindreg.core.errors import ConfigError
-from kindreg.core.sources import Loaded, LoadedProject
+from kindreg.core.load import Loaded, LoadedProject
 from kindreg.core.stacks import Plan
 
 
@@ -18,11 +18,11 @@ def names(project_dir: Path) -> list[str]:
 
 
 def load(project_dir: Path, stack: str) -> Loaded:
-    return sources.load_stack(project_dir, stack, files.project_reader(project_dir))
+    return loading.stack(project_dir, stack, files.project_reader(project_dir))
 
 
 def load_file(path: Path) -> LoadedProject:
-    return sources.load_file(path, files.read_text)
+    return loading.file(path, files.read_text)
 
 
 def plan_of(loaded: Loaded, project_dir: Path) -> Plan:
@@ -44,7 +44,7 @@ def claims_of(project_dir: Path, names: list[str]) -> list[list[Claim]]:
         if found is None:
             read, inputs = claim_cache.recording(files.project_reader(project_dir), project_dir)
             try:
-                found = crossstack.claims(stacks.plan_loaded(sources.load_stack(project_dir, name, read), project_dir, read))
+                found = crossstack.claims(stacks.plan_loaded(loading.stack(project_dir, name, read), project_dir, read))
             except ConfigError:
                 found = []
             entries[name], moved = claim_cache.entry(inputs, found), True

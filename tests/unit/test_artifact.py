@@ -112,9 +112,9 @@ def test_ksail_local_registry_grammar(text, host, repository, tag, user, passwor
                                   "user:p:a:ss-do-not-print@ghcr.io"])
 def test_a_literal_password_in_the_workload_registry_is_refused_unshown(text):
     from kindreg.core.errors import ConfigError
-    from kindreg.core.sources import project_from_mapping
+    from kindreg.core.load import project_mapping
     with pytest.raises(ConfigError) as err:
-        project_from_mapping({"workload": {"registry": text}}, "p", "t")
+        project_mapping({"workload": {"registry": text}}, "p", "t")
     rendered = err.value.render()
     assert "workload.registry" in rendered and "literal password" in rendered
     assert "do-not-print" not in rendered and "secret" not in rendered

@@ -7,10 +7,11 @@ from kindreg.core.config import (
     ProjectConfig,
     SharedStackConfig,
     mirror_name_for_host,
-    parse_mirror_string,
 )
 from kindreg.core.errors import ConfigError
-from kindreg.core.sources import load_yaml, project_from_mapping
+from kindreg.core.ksail import parse_mirror_string
+from kindreg.core.sources import load_yaml
+from kindreg.core.load import project_mapping
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -54,7 +55,7 @@ def test_each_mirror_knows_the_host_it_mirrors(spec, host):
 
 
 def test_project_defaults_follow_the_specification():
-    cfg = project_from_mapping({}, "dev", "test").config
+    cfg = project_mapping({}, "dev", "test").config
     assert cfg.project == "dev"
     assert cfg.network_name == "dev"  # the project name
     assert cfg.network.cidr == "10.125.125.0/24"
@@ -70,7 +71,7 @@ def test_project_defaults_follow_the_specification():
 
 def test_a_user_mirror_list_replaces_the_defaults():
     raw = {"registries": {"shared": {"enabled": False}, "mirrors": ["quay.io"]}}
-    cfg = project_from_mapping(raw, "p", "test").config
+    cfg = project_mapping(raw, "p", "test").config
     assert [m.name for m in cfg.registries.mirrors] == ["io-quay"]
 
 
@@ -91,7 +92,7 @@ def test_a_literal_password_is_refused_without_echoing_it():
                           "mirrors": [{"name": "q", "url": "https://quay.io",
                                        "username": "u", "password": "hunter2"}]}}
     with pytest.raises(ConfigError) as err:
-        project_from_mapping(raw, "p", "test")
+        project_mapping(raw, "p", "test")
     assert "hunter2" not in str(err.value)
     assert "registries.mirrors[0].password" in str(err.value)
 
@@ -100,7 +101,7 @@ def test_too_many_mirrors_for_the_project_subnet():
     mirrors = [f"m{i}.example.com" for i in range(26)]
     raw = {"registries": {"shared": {"enabled": False}, "mirrors": mirrors}}
     with pytest.raises(ConfigError) as err:
-        project_from_mapping(raw, "p", "test")
+        project_mapping(raw, "p", "test")
     assert err.value.problems[-1].render() == (
         "kindreg:cluster.registries.mirrors: lists 26 mirrors but the project subnet has "
         "addresses for 25 (.103-.127; .101/.102 are build and cache, .128-.255 the nodes' "
@@ -109,15 +110,15 @@ def test_too_many_mirrors_for_the_project_subnet():
 
 def test_shared_mode_project_may_list_more_mirrors_than_a_project_subnet_holds():
     mirrors = [f"m{i}.example.com" for i in range(26)]
-    cfg = project_from_mapping({"registries": {"mirrors": mirrors}}, "p", "test").config
+    cfg = project_mapping({"registries": {"mirrors": mirrors}}, "p", "test").config
     assert len(cfg.registries.mirrors) == 26
 
 
 def test_too_many_mirrors_for_the_shared_subnet():
-    from kindreg.core.sources import shared_from_mapping
+    from kindreg.core.load import shared_mapping
     mirrors = [f"m{i}.example.com" for i in range(127)]
     with pytest.raises(ConfigError) as err:
-        shared_from_mapping({"mirrors": mirrors}, "shared", "test")
+        shared_mapping({"mirrors": mirrors}, "shared", "test")
     assert err.value.problems[-1].render().startswith(
         "kindreg:shared.mirrors: lists 127 mirrors but the shared subnet has addresses for 126")
 
@@ -126,7 +127,7 @@ def test_every_problem_is_reported_at_once():
     raw = {"network": {"cidr": "10.125.125.1/24"}, "registries": {"tls": "no"},
            "nodes": {"workers": -1}, "extra": 1}
     with pytest.raises(ConfigError) as err:
-        project_from_mapping(raw, "p", "test")
+        project_mapping(raw, "p", "test")
     paths = [p.path for p in err.value.problems]
     assert paths == ["kindreg:cluster.network.cidr", "kindreg:cluster.registries.tls",
                      "kindreg:cluster.nodes.workers", "kindreg:cluster.extra"]
@@ -142,7 +143,7 @@ def test_project_model_reports_written_fields_as_claims():
 def test_a_malformed_mirror_string_is_quoted_with_its_password_masked():
     raw = {"registries": {"shared": {"enabled": False}, "mirrors": ["bob:pw-do-not-print@bad host"]}}
     with pytest.raises(ConfigError) as err:
-        project_from_mapping(raw, "p", "test")
+        project_mapping(raw, "p", "test")
     assert err.value.render() == (
         "test: 1 problem:\n  - kindreg:cluster.registries.mirrors[0]: \"bob:***@bad host\" is not "
         "a mirror of the form \"[user:pass@]host[=upstream]\"")
@@ -184,17 +185,17 @@ SECRET = "pw-do-not-print"
 def test_ksail_strings_with_passwords_are_refused_without_showing_them(text, says):
     raw = {"registries": {"shared": {"enabled": False}, "mirrors": [text]}}
     with pytest.raises(ConfigError) as err:
-        project_from_mapping(raw, "p", "test")
+        project_mapping(raw, "p", "test")
     rendered = err.value.render()
     assert says in rendered, rendered
     assert SECRET not in rendered and SECRET[:6] not in rendered
 
 
 def test_front_cache_settings_are_checked_and_every_bad_one_named():
-    from kindreg.core.sources import shared_from_mapping
+    from kindreg.core.load import shared_mapping
     raw = {"frontCache": {"maxSize": "4 g", "keep": "30x", "image": "Not An Image", "enable": True}}
     with pytest.raises(ConfigError) as err:
-        shared_from_mapping(raw, "shared", "test")
+        shared_mapping(raw, "shared", "test")
     rendered = [p.render() for p in err.value.problems]
     assert [p.path for p in err.value.problems] == [
         "kindreg:shared.frontCache.image", "kindreg:shared.frontCache.maxSize", "kindreg:shared.frontCache.keep",
@@ -206,12 +207,12 @@ def test_front_cache_settings_are_checked_and_every_bad_one_named():
 
 @pytest.mark.parametrize("where", ["shared", "project"])
 def test_the_front_cache_is_on_by_default_and_can_be_turned_off(where):
-    from kindreg.core.sources import shared_from_mapping
+    from kindreg.core.load import shared_mapping
     if where == "shared":
-        on, off = shared_from_mapping({}, "s", "t"), shared_from_mapping({"frontCache": {"enabled": False}}, "s", "t")
+        on, off = shared_mapping({}, "s", "t"), shared_mapping({"frontCache": {"enabled": False}}, "s", "t")
     else:
-        on = project_from_mapping({}, "p", "t")
-        off = project_from_mapping({"registries": {"frontCache": {"enabled": False}}}, "p", "t")
+        on = project_mapping({}, "p", "t")
+        off = project_mapping({"registries": {"frontCache": {"enabled": False}}}, "p", "t")
     spec = (lambda c: c.config.front_cache) if where == "shared" else (lambda c: c.config.registries.front_cache)
     assert spec(on).enabled and spec(on).image == "nginx:stable-alpine" and spec(on).max_size == "4g"
     assert not spec(off).enabled

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from kindreg.core import credentials
+from kindreg.core import credentials, ksail
 from kindreg.core.config import MirrorSpec
 from kindreg.core.errors import ConfigError
 from kindreg.core.plan import NetworkPlan, _mirror
@@ -12,7 +12,7 @@ from kindreg.core.vocabulary import Scope
 
 
 def mirror(spec) -> "credentials.RegistryPlan":
-    m = MirrorSpec.model_validate(spec)
+    m = MirrorSpec.model_validate(ksail.parse_mirror_string(spec) if isinstance(spec, str) else spec)
     return _mirror(m, f"x-registry-{m.name}", NetworkPlan.of("x", "10.125.70.0/24", Scope.PROJECT), 103, False,
                    "registry:3", "x")
 

@@ -7,7 +7,7 @@ import pytest
 
 from kindreg.core.errors import ConfigError
 from kindreg.core.plan import plan_project
-from kindreg.core.sources import load_file
+from kindreg.core.load import file as load_file
 from kindreg.adapters.files import read_text
 from tests.helpers import PROJECT, TESTDATA, plan_of
 

@@ -10,7 +10,8 @@ from kindreg.adapters.files import read_text
 from kindreg.core.layout import IFNAME_MAX, bridge_name
 from kindreg.core.config import SharedStackConfig
 from kindreg.core.plan import SharedExport, plan_shared
-from kindreg.core.sources import from_config_map, read_stack_config
+from kindreg.core.load import config_map
+from kindreg.core.sources import read_stack_config
 from kindreg.core.stacks import plan_loaded
 from kindreg.ops.project import load as load_stack
 from tests.helpers import PROJECT, PROJECT_FILE, plan_of
@@ -59,7 +60,7 @@ def test_tls_moves_registries_to_443_and_https():
 def test_the_two_config_sources_give_the_same_plan():
     from_object = plan_loaded(load_stack(PROJECT, "dev"), PROJECT, read_text)
     config = read_stack_config(PROJECT_FILE, "dev", read_text)
-    from_file = plan_loaded(from_config_map(config, "dev", "Pulumi.dev.yaml", PROJECT_FILE, read_text),
+    from_file = plan_loaded(config_map(config, "dev", "Pulumi.dev.yaml", PROJECT_FILE, read_text),
                             PROJECT_FILE, read_text)
     assert document.plan_document(from_file) == document.plan_document(from_object)
 
@@ -153,8 +154,8 @@ def test_shared_plan_of_the_shared_stack_file():
 # ---------------------------------------------------------------- stable mirror addresses
 
 def shared_plan(mirrors, cidr="10.125.200.0/24"):
-    from kindreg.core.sources import shared_from_mapping
-    loaded = shared_from_mapping({"network": {"cidr": cidr}, "mirrors": mirrors}, "shared", "test")
+    from kindreg.core.load import shared_mapping
+    loaded = shared_mapping({"network": {"cidr": cidr}, "mirrors": mirrors}, "shared", "test")
     return plan_shared(loaded.config, "shared")
 
 
@@ -223,7 +224,7 @@ def test_an_explicit_address_must_be_a_mirror_address_of_the_subnet():
 def test_the_containerd_tree_is_a_volume_where_the_engine_cannot_see_this_machine(setting, docker_host, in_volume):
     config = read_stack_config(PROJECT, "dev", read_text)
     config["kindreg:cluster"]["nodes"]["certsTree"] = setting
-    plan = plan_loaded(from_config_map(config, "dev", "dev", PROJECT, read_text), PROJECT, read_text)
+    plan = plan_loaded(config_map(config, "dev", "dev", PROJECT, read_text), PROJECT, read_text)
     assert plan.tree_in_volume(docker_host) is in_volume
     assert plan.certs_volume == "lok8s-containerd-certs"
 

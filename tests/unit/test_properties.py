@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from kindreg.core import render, scripts
 from kindreg.core.errors import ConfigError
 from kindreg.core.plan import plan_project, plan_shared
-from kindreg.core.sources import project_from_mapping, shared_from_mapping
+from kindreg.core.load import project_mapping, shared_mapping
 
 EXAMPLES = 300  # per field; the closing note quotes the total
 
@@ -113,7 +113,7 @@ def test_any_text_in_a_mirror_field(field, value):
     raw["registries"]["mirrors"][0][field] = value
 
     def build():
-        loaded = project_from_mapping(raw, "p", "Pulumi.p.yaml")
+        loaded = project_mapping(raw, "p", "Pulumi.p.yaml")
         return plan_project(loaded.config, "p", None, "Pulumi.p.yaml", loaded.prefix)
     check_outcome(build, "registries.mirrors[0]")
 
@@ -130,7 +130,7 @@ def test_any_text_in_a_project_field(field, value):
     node[last] = value
 
     def build():
-        loaded = project_from_mapping(raw, "p", "Pulumi.p.yaml")
+        loaded = project_mapping(raw, "p", "Pulumi.p.yaml")
         return plan_project(loaded.config, "p", None, "Pulumi.p.yaml", loaded.prefix)
     # A bad network name is reported where it is used too (container names built from it).
     check_outcome(build, field.split(".")[0])
@@ -145,7 +145,7 @@ def test_any_text_in_a_shared_mirror(field, value):
         mirror["password"] = "${TOKEN}"
 
     def build():
-        loaded = shared_from_mapping({"mirrors": [mirror]}, "shared", "Pulumi.shared.yaml")
+        loaded = shared_mapping({"mirrors": [mirror]}, "shared", "Pulumi.shared.yaml")
         return plan_shared(loaded.config, "shared", "Pulumi.shared.yaml", loaded.prefix)
     check_outcome(build, "mirrors")
 
@@ -163,7 +163,7 @@ def _error_text(password: str) -> str:
     raw = base_project()
     raw["registries"]["mirrors"][0].update(username="robot", password=password)
     try:
-        project_from_mapping(raw, "p", "Pulumi.p.yaml")
+        project_mapping(raw, "p", "Pulumi.p.yaml")
     except ConfigError as err:
         return err.render()
     return ""

@@ -179,9 +179,16 @@ class Engine:
         result = self._run(name, "preview", quiet=quiet, diff=diff, refresh=True, replace=self._urns(name, replace))
         return dict(result.change_summary or {})
 
-    def up(self, name: str, replace: Sequence[str] = ()) -> dict:
-        """Refresh (the providers read what is there), then update; `replace`: resource names."""
-        result = self._run(name, "up", refresh=True, replace=self._urns(name, replace))
+    def up(self, name: str, replace: Sequence[str] = (), targets: Sequence[str] = ()) -> dict:
+        """Refresh (the providers read what is there), then update; `replace`: resource names.
+        `targets`: resource names; only they and their dependents are refreshed and updated (the
+        engine applies `--target` to the refresh of `up --refresh` as well)."""
+        urns = self.recorded(name).urns if targets else {}
+        # A name the state does not hold (the program would create it): the whole stack, as the
+        # engine refuses to create a resource outside the targets.
+        target = [urns[r] for r in [*targets, *replace]] if targets and all(r in urns for r in [*targets, *replace]) else None
+        result = self._run(name, "up", refresh=True, replace=self._urns(name, replace),
+                           **({"target": target, "target_dependents": True} if target else {}))
         return dict(getattr(result.summary, "resource_changes", None) or {})
 
     def _urns(self, name: str, resources: Sequence[str]) -> Optional[list[str]]:

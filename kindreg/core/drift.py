@@ -55,7 +55,7 @@ class Difference:
     drift: Drift
     detail: str
     fix: Fix
-    resource: Optional[str] = None  # the Pulumi resource a REPLACE fix replaces
+    resource: Optional[str] = None  # the Pulumi resource that makes it (a REPLACE fix replaces it)
     network: Optional[str] = None  # the network a CONNECT fix joins
     hand: str = ""  # what the user runs for a HAND fix
 
@@ -91,7 +91,7 @@ def _networks(want: Expected, world: World) -> list[Difference]:
     for net in want.networks:
         seen = world.networks.get(net.name)
         if seen is None:
-            out.append(_diff(want, Thing.NETWORK, net.name, Drift.MISSING, "removed", Fix.ENGINE))
+            out.append(_diff(want, Thing.NETWORK, net.name, Drift.MISSING, "removed", Fix.ENGINE, resource=net.resource))
         elif not _labelled(seen.labels, want.stack):
             out.append(_network_foreign(want, net))
         elif net.subnet not in seen.subnets:
@@ -107,14 +107,14 @@ def _network_foreign(want: Expected, net: WantNetwork) -> Difference:
 def _network_changed(want: Expected, net: WantNetwork, subnets: tuple[str, ...], members: tuple[str, ...]) -> Difference:
     detail = f"recreated with subnet {', '.join(subnets) or 'none'}, planned {net.subnet}"
     if not members:
-        return _diff(want, Thing.NETWORK, net.name, Drift.CHANGED, detail, Fix.REMOVE)
+        return _diff(want, Thing.NETWORK, net.name, Drift.CHANGED, detail, Fix.REMOVE, resource=net.resource)
     return _diff(want, Thing.NETWORK, net.name, Drift.CHANGED, f"{detail}; {', '.join(members)} attached", Fix.HAND,
                  hand=f"stop what is attached, `docker network rm {net.name}`, then `kindreg up --stack {want.stack}`")
 
 
 def _volumes(want: Expected, world: World) -> list[Difference]:
     return [_diff(want, Thing.VOLUME, v.name, Drift.MISSING, f"removed: {v.container} starts with an empty cache",
-                  Fix.ENGINE) for v in want.volumes if v.name not in world.volumes]
+                  Fix.ENGINE, resource=v.resource) for v in want.volumes if v.name not in world.volumes]
 
 
 def _labelled(labels, stack: str) -> bool:
@@ -126,17 +126,18 @@ def _labelled(labels, stack: str) -> bool:
 def _container(want: Expected, c: WantContainer, world: World, recorded: Recorded) -> list[Difference]:
     seen = world.containers.get(c.name)
     if seen is None:
-        return [_diff(want, c.thing, c.name, Drift.MISSING, "removed", Fix.ENGINE)]
+        return [_diff(want, c.thing, c.name, Drift.MISSING, "removed", Fix.ENGINE, resource=c.resource)]
     if not _labelled(seen.labels, want.stack):
         return [_diff(want, c.thing, c.name, Drift.FOREIGN, "a container kindreg did not create has its name",
                       Fix.HAND, hand=f"remove or rename it (`docker rm -f {c.name}`), then `kindreg up --stack {want.stack}`")]
     changes = _changes(c, seen, world, recorded, want.tls)
     if changes:
-        return [_diff(want, c.thing, c.name, Drift.CHANGED, "; ".join(changes), Fix.REMOVE)]
+        return [_diff(want, c.thing, c.name, Drift.CHANGED, "; ".join(changes), Fix.REMOVE, resource=c.resource)]
     if not seen.running:
-        return [_diff(want, c.thing, c.name, Drift.STOPPED, "not running", Fix.ENGINE)]
+        return [_diff(want, c.thing, c.name, Drift.STOPPED, "not running", Fix.ENGINE, resource=c.resource)]
     if seen.health == "unhealthy":
-        return [_diff(want, c.thing, c.name, Drift.UNHEALTHY, "its health check fails", Fix.REMOVE)]
+        return [_diff(want, c.thing, c.name, Drift.UNHEALTHY, "its health check fails", Fix.REMOVE,
+                      resource=c.resource)]
     return []
 
 
@@ -254,6 +255,23 @@ def _node_networks(want: Expected, networks: tuple[str, ...], seen: SeenNode, wo
 def replacements(found: Iterable[Difference]) -> list[str]:
     """The resources `up` replaces: one entry each, in order."""
     return list(dict.fromkeys(d.resource for d in found if d.fix is Fix.REPLACE and d.resource))
+
+
+# Fixes kindreg makes itself, on a node kind made: nothing for the engine to do.
+KINDREG_DOES = frozenset({Fix.CONNECT, Fix.RECONNECT, Fix.START})
+
+
+def engine_targets(found: Iterable[Difference]) -> Optional[list[str]]:
+    """The resources the engine must act on to heal `found` (each once, in order), or None when
+    one of the differences is not a single resource's and the engine must see the whole stack."""
+    out: list[str] = []
+    for d in found:
+        if d.fix in KINDREG_DOES:
+            continue
+        if not d.resource or not d.fix.by_up:
+            return None
+        out.append(d.resource)
+    return list(dict.fromkeys(out)) or None
 
 
 def by_hand(found: Iterable[Difference]) -> list[Difference]:

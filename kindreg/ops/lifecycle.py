@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, ContextManager, Optional, Protocol, Sequence
 
 from kindreg.adapters.engine import Engine as DockerEngine
-from kindreg.core import crossstack, drift
+from kindreg.core import crossstack, drift, fingerprint
 from kindreg.core.describe import where
 from kindreg.core.drift import Difference, Fix
 from kindreg.core.errors import ConfigError, problem
@@ -39,7 +39,7 @@ class Stacks(Protocol):
     """What lifecycle needs of the engine (kindreg.adapters.pulumi.Engine)."""
 
     def preview(self, name: str, diff: bool = False, quiet: bool = False, replace: Sequence[str] = ()) -> dict: ...
-    def up(self, name: str, replace: Sequence[str] = ()) -> dict: ...
+    def up(self, name: str, replace: Sequence[str] = (), targets: Sequence[str] = ()) -> dict: ...
     def destroy(self, name: str) -> None: ...
     def outputs(self, name: str) -> dict: ...
     def config_object(self, name: str, key: str) -> Optional[object]: ...
@@ -120,8 +120,9 @@ def up(stacks: Stacks, t: Target, confirm: Confirm, out: Out, machine: reconcile
                 out(spared_line(name))
             else:
                 out(f"stack {name}: {moved}")
+                targets = _drift_only(stacks, machine, t, plan, recorded, want, seen, found)
                 fastpath.forget(machine.project_dir, plan)
-                _up_one(stacks, machine, name, found, confirm, out, leave_current=name != t.stack)
+                _up_one(stacks, machine, name, found, confirm, out, leave_current=name != t.stack, targets=targets)
                 recorded = stacks.recorded(name)
             checks, want, seen = machine.verify(plan, recorded, looked=(want, seen) if quiet else None)
             failed += _report_checks(plan, checks, out)
@@ -170,6 +171,20 @@ def _moved(stacks: Stacks, machine: reconcile.Machine, t: Target, plan: Plan, re
     return f"changed since its last verified up: {', '.join(changed)}" if changed else ""
 
 
+def _drift_only(stacks: Stacks, machine: reconcile.Machine, t: Target, plan: Plan, recorded: Recorded,
+                want, seen, found: Sequence[Difference]) -> Optional[list[str]]:
+    """The drifted resources, when drift is all that moved: the configuration, program and state
+    are those of the last verified up, so the engine refreshes and updates only these and what
+    depends on them (what the rest is, kindreg has just observed, as the fast path trusts it)."""
+    if not found or recorded.pending:
+        return None
+    targets = drift.engine_targets(found)
+    if targets is None:
+        return None
+    changed = fastpath.changed_parts(machine.project_dir, plan, _fingerprint(stacks, machine, t, plan, want, seen))
+    return targets if changed == [fingerprint.Part.WORLD.value] else None
+
+
 def spared_line(stack: str) -> str:
     return (f"stack {stack} {SPARED} (configuration, program, state and world): "
             "the engine is not run; checking it")
@@ -184,14 +199,14 @@ def _refuse_by_hand(found: Sequence[Difference], name: str) -> None:
 
 
 def _up_one(stacks: Stacks, machine: reconcile.Machine, name: str, found: Sequence[Difference],
-            confirm: Confirm, out: Out, leave_current: bool) -> None:
+            confirm: Confirm, out: Out, leave_current: bool, targets: Optional[list[str]] = None) -> None:
     """With --yes a current stack the project reads is left alone (a quiet preview says so);
     with a question the preview is shown first, and a stack without changes is not touched."""
     reconcile.report(found, name, out)
     replace = drift.replacements(found)
     acts = any(d.fix in (Fix.REMOVE, Fix.CONNECT, Fix.RECONNECT, Fix.START) for d in found)
     if confirm is None and (not leave_current or found):
-        _apply(stacks, machine, name, found, replace, out)
+        _apply(stacks, machine, name, found, replace, out, targets)
         return
     out(f"== stack {name}: preview")
     if not has_changes(stacks.preview(name, quiet=confirm is None, replace=replace)) and not acts:
@@ -199,14 +214,14 @@ def _up_one(stacks: Stacks, machine: reconcile.Machine, name: str, found: Sequen
         return
     if confirm is not None and not confirm(f"apply these changes to stack {name}?"):
         raise Cancelled(f"stack {name}: nothing changed (answered no)")
-    _apply(stacks, machine, name, found, replace, out)
+    _apply(stacks, machine, name, found, replace, out, targets)
 
 
 def _apply(stacks: Stacks, machine: reconcile.Machine, name: str, found: Sequence[Difference],
-           replace: Sequence[str], out: Out) -> None:
+           replace: Sequence[str], out: Out, targets: Optional[list[str]] = None) -> None:
     machine.before(found, out)
-    out(f"== stack {name}: up")
-    stacks.up(name, replace=replace)
+    out(f"== stack {name}: up" + (f" of what drifted: {', '.join(targets)} and what depends on it" if targets else ""))
+    stacks.up(name, replace=replace, targets=targets or ())
     machine.after(found, out)
 
 

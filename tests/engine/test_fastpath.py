@@ -14,6 +14,7 @@ from typing import Callable
 import pytest
 import yaml
 
+from kindreg.core import resources
 from kindreg.ops.lifecycle import SPARED
 from tests.doubles import ownership
 from tests.engine.conftest import EngineProject, engine_environment
@@ -168,3 +169,20 @@ def test_any_change_takes_the_full_path_then_up_is_spared_again(user, change):
     out = up(user)
     assert spared(out), f"after a verified full path, the next up is spared:\n{out.stdout}"
 
+
+
+DRIFTED = "of what drifted"
+
+
+def test_drift_alone_is_healed_through_the_drifted_resources_and_drift_with_an_edit_through_the_stack(user):
+    out = up(user)
+    assert spared(out), out.stdout
+    _remove_cache(user)
+    out = up(user)  # every check passes: the cache is back, and nothing else was lost
+    assert f"== stack dev: up {DRIFTED}: {resources.registry_container('dev', 'cache')}" in out.stdout, out.stdout
+    assert spared(up(user)), "the targeted heal left a record the next up trusts"
+    _remove_cache(user)
+    _edit_stack_file(user)
+    out = up(user)
+    assert "== stack dev: up\n" in out.stdout and DRIFTED not in out.stdout, out.stdout
+    assert spared(up(user))

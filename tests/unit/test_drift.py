@@ -292,3 +292,36 @@ def test_every_difference_renders_for_json_with_its_remedy(dev):
     world = with_node(as_planned(dev), "dev-worker", running=False, files={})
     doc = only(drift.compare(dev, world)).to_json()
     assert doc["thing"] == "node" and doc["drift"] == "stopped" and "kindreg up --stack dev" in doc["remedy"]
+
+
+# ---------------------------------------------------------------- what the engine must act on
+
+def test_each_difference_names_the_resource_that_makes_it_and_the_engine_targets_those(dev):
+    """Drift alone is healed by the drifted resources (and, in the engine, their dependents)."""
+    world = as_planned(dev)
+    cache, build = dev.containers[1], dev.containers[0]
+    world = replace(world, containers={k: v for k, v in world.containers.items() if k != cache.name}, volumes={})
+    world = with_container(world, build.name, health="unhealthy")
+    found = drift.compare(dev, world)
+    volume_resources = [v.resource for v in dev.volumes]
+    targets = drift.engine_targets(found)
+    assert sorted(targets) == sorted({*volume_resources, build.resource, cache.resource})  # each once
+    assert all(d.resource for d in found)
+
+
+def test_what_kindreg_fixes_on_a_node_is_no_target_and_a_node_file_is_its_command(dev):
+    node = dev.nodes[1]
+    path, file = next(iter(node.files.items()))
+    off = with_node(as_planned(dev), node.name, networks={"lok8s": "10.125.125.200"},
+                    files={**{p: f.sha256 for p, f in node.files.items()}, path: "edited"})
+    found = drift.compare(dev, off)
+    assert {d.fix for d in found} == {Fix.CONNECT, Fix.REPLACE}
+    assert drift.engine_targets(found) == [file.resource]
+    connect_only = [d for d in found if d.fix is Fix.CONNECT]
+    assert drift.engine_targets(connect_only) is None  # nothing for the engine: the whole stack, as before
+
+
+def test_a_difference_the_user_fixes_leaves_no_targets(dev):
+    world = as_planned(dev)
+    world = replace(world, networks={**world.networks, "lok8s": replace(world.networks["lok8s"], labels={})})
+    assert drift.engine_targets(drift.compare(dev, world)) is None

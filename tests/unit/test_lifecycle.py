@@ -27,7 +27,7 @@ class Recorder:
         self.calls.append(("preview", name, diff, quiet))
         return self.pending.get(name, {"same": 3})
 
-    def up(self, name, replace=()):
+    def up(self, name, replace=(), targets=()):
         self.calls.append(("up", name))
         return {}
 
@@ -120,7 +120,7 @@ def test_an_unknown_stack_is_refused_before_the_engine(monkeypatch, capsys):
 
 def test_an_engine_failure_exits_1_with_its_message(monkeypatch, capsys):
     class Failing(Recorder):
-        def up(self, name, replace=()):
+        def up(self, name, replace=(), targets=()):
             raise RunFailed("error: docker: network alt: Pool overlaps with other one on this address space")
 
     assert run(["up", "--stack", "alt", "--yes"], Failing(), monkeypatch) == 1

@@ -181,15 +181,23 @@ class Engine:
 
     def up(self, name: str, replace: Sequence[str] = (), targets: Sequence[str] = ()) -> dict:
         """Refresh (the providers read what is there), then update; `replace`: resource names.
-        `targets`: resource names; only they and their dependents are refreshed and updated (the
-        engine applies `--target` to the refresh of `up --refresh` as well)."""
-        urns = self.recorded(name).urns if targets else {}
-        # A name the state does not hold (the program would create it): the whole stack, as the
-        # engine refuses to create a resource outside the targets.
-        target = [urns[r] for r in [*targets, *replace]] if targets and all(r in urns for r in [*targets, *replace]) else None
-        result = self._run(name, "up", refresh=True, replace=self._urns(name, replace),
-                           **({"target": target, "target_dependents": True} if target else {}))
+        `targets`: resource names whose replacement alone heals the stack: they are replaced and
+        only they and their dependents are updated, without a refresh (see `_targeted`)."""
+        targeted = self._targeted(name, [*targets, *replace]) if targets else None
+        if targeted:
+            result = self._run(name, "up", replace=targeted, target=targeted, target_dependents=True)
+        else:
+            result = self._run(name, "up", refresh=True, replace=self._urns(name, replace))
         return dict(getattr(result.summary, "resource_changes", None) or {})
+
+    def _targeted(self, name: str, resources: Sequence[str]) -> Optional[list[str]]:
+        """Their URNs, or None (the whole stack) when the state lacks one: the engine refuses to
+        create a resource outside the targets. No refresh: a targeted refresh fails on the
+        dependents of a target in this engine ("unknown provider ... for resource"), and a
+        replacement needs none (the docker provider's delete ignores "No such container",
+        resource_docker_container_funcs.go resourceDockerContainerDelete)."""
+        urns = self.recorded(name).urns
+        return [urns[r] for r in dict.fromkeys(resources)] if all(r in urns for r in resources) else None
 
     def _urns(self, name: str, resources: Sequence[str]) -> Optional[list[str]]:
         if not resources:

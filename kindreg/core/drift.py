@@ -259,16 +259,19 @@ def replacements(found: Iterable[Difference]) -> list[str]:
 
 # Fixes kindreg makes itself, on a node kind made: nothing for the engine to do.
 KINDREG_DOES = frozenset({Fix.CONNECT, Fix.RECONNECT, Fix.START})
+CONTAINERS = frozenset({Thing.MIRROR, Thing.FRONT, Thing.BUILD, Thing.CACHE})
 
 
 def engine_targets(found: Iterable[Difference]) -> Optional[list[str]]:
-    """The resources the engine must act on to heal `found` (each once, in order), or None when
-    one of the differences is not a single resource's and the engine must see the whole stack."""
+    """The resources whose replacement alone heals `found` (each once, in order): a container
+    gone, stopped or removed here for a change, and what a REPLACE fix names. None when another
+    difference (a network or volume gone) needs the engine to see the whole stack."""
     out: list[str] = []
     for d in found:
         if d.fix in KINDREG_DOES:
             continue
-        if not d.resource or not d.fix.by_up:
+        container = d.thing in CONTAINERS and d.fix in (Fix.ENGINE, Fix.REMOVE)
+        if not d.resource or not (container or d.fix is Fix.REPLACE):
             return None
         out.append(d.resource)
     return list(dict.fromkeys(out)) or None

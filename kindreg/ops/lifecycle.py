@@ -174,8 +174,8 @@ def _moved(stacks: Stacks, machine: reconcile.Machine, t: Target, plan: Plan, re
 def _drift_only(stacks: Stacks, machine: reconcile.Machine, t: Target, plan: Plan, recorded: Recorded,
                 want, seen, found: Sequence[Difference]) -> Optional[list[str]]:
     """The drifted resources, when drift is all that moved: the configuration, program and state
-    are those of the last verified up, so the engine refreshes and updates only these and what
-    depends on them (what the rest is, kindreg has just observed, as the fast path trusts it)."""
+    are those of the last verified up, so the engine replaces only these and updates what depends
+    on them (the rest is as kindreg has just observed it, which the fast path trusts too)."""
     if not found or recorded.pending:
         return None
     targets = drift.engine_targets(found)
@@ -220,7 +220,8 @@ def _up_one(stacks: Stacks, machine: reconcile.Machine, name: str, found: Sequen
 def _apply(stacks: Stacks, machine: reconcile.Machine, name: str, found: Sequence[Difference],
            replace: Sequence[str], out: Out, targets: Optional[list[str]] = None) -> None:
     machine.before(found, out)
-    out(f"== stack {name}: up" + (f" of what drifted: {', '.join(targets)} and what depends on it" if targets else ""))
+    out(f"== stack {name}: up" + (f", replacing what drifted: {', '.join(targets)} (and updating what depends on it)"
+                                  if targets else ""))
     stacks.up(name, replace=replace, targets=targets or ())
     machine.after(found, out)
 

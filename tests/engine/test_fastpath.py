@@ -171,7 +171,7 @@ def test_any_change_takes_the_full_path_then_up_is_spared_again(user, change):
 
 
 
-DRIFTED = "of what drifted"
+DRIFTED = "replacing what drifted"
 
 
 def test_drift_alone_is_healed_through_the_drifted_resources_and_drift_with_an_edit_through_the_stack(user):
@@ -179,7 +179,7 @@ def test_drift_alone_is_healed_through_the_drifted_resources_and_drift_with_an_e
     assert spared(out), out.stdout
     _remove_cache(user)
     out = up(user)  # every check passes: the cache is back, and nothing else was lost
-    assert f"== stack dev: up {DRIFTED}: {resources.registry_container('dev', 'cache')}" in out.stdout, out.stdout
+    assert f"== stack dev: up, {DRIFTED}: {resources.registry_container('dev', 'cache')}" in out.stdout, out.stdout
     assert spared(up(user)), "the targeted heal left a record the next up trusts"
     _remove_cache(user)
     _edit_stack_file(user)

@@ -297,16 +297,17 @@ def test_every_difference_renders_for_json_with_its_remedy(dev):
 # ---------------------------------------------------------------- what the engine must act on
 
 def test_each_difference_names_the_resource_that_makes_it_and_the_engine_targets_those(dev):
-    """Drift alone is healed by the drifted resources (and, in the engine, their dependents)."""
+    """Drift of containers alone is healed by replacing them (and, in the engine, updating their
+    dependents); a volume or network gone needs the whole stack."""
     world = as_planned(dev)
     cache, build = dev.containers[1], dev.containers[0]
-    world = replace(world, containers={k: v for k, v in world.containers.items() if k != cache.name}, volumes={})
-    world = with_container(world, build.name, health="unhealthy")
-    found = drift.compare(dev, world)
-    volume_resources = [v.resource for v in dev.volumes]
-    targets = drift.engine_targets(found)
-    assert sorted(targets) == sorted({*volume_resources, build.resource, cache.resource})  # each once
-    assert all(d.resource for d in found)
+    gone = replace(world, containers={k: v for k, v in world.containers.items() if k != cache.name})
+    found = drift.compare(dev, with_container(gone, build.name, health="unhealthy"))
+    assert sorted(drift.engine_targets(found)) == sorted({build.resource, cache.resource})
+    assert len(drift.engine_targets(found + found)) == 2  # each once
+    no_volumes = drift.compare(dev, replace(gone, volumes={}))
+    assert all(d.resource for d in no_volumes)
+    assert drift.engine_targets(no_volumes) is None
 
 
 def test_what_kindreg_fixes_on_a_node_is_no_target_and_a_node_file_is_its_command(dev):

@@ -179,16 +179,31 @@ class Engine:
         result = self._run(name, "preview", quiet=quiet, diff=diff, refresh=True, replace=self._urns(name, replace))
         return dict(result.change_summary or {})
 
-    def up(self, name: str, replace: Sequence[str] = (), targets: Sequence[str] = ()) -> dict:
+    def up(self, name: str, replace: Sequence[str] = (), targets: Sequence[str] = ()) -> None:
         """Refresh (the providers read what is there), then update; `replace`: resource names.
         `targets`: resource names whose replacement alone heals the stack: they are replaced and
         only they and their dependents are updated, without a refresh (see `_targeted`)."""
         targeted = self._targeted(name, [*targets, *replace]) if targets else None
         if targeted:
-            result = self._run(name, "up", replace=targeted, target=targeted, target_dependents=True)
+            args = [*_each("--replace", targeted), *_each("--target", targeted), "--target-dependents"]
         else:
-            result = self._run(name, "up", refresh=True, replace=self._urns(name, replace))
-        return dict(getattr(result.summary, "resource_changes", None) or {})
+            args = ["--refresh", *_each("--replace", self._urns(name, replace) or [])]
+        self._cli(name, ["up", "--yes", "--skip-preview", "--color", "never", *args])
+
+    def _cli(self, name: str, args: list[str]) -> None:
+        """The CLI run as the Automation API runs it for this stack (its workspace's directory,
+        variables and `--stack`), and nothing after it: the API's `up` asks the CLI again for
+        the outputs and the history (two more runs, each a CLI start and a decryption of the
+        secrets), which kindreg reads from the state when it needs them."""
+        from pulumi.automation import errors
+        ws = self.stack(name).workspace
+        env = {"PULUMI_DEBUG_COMMANDS": "true", **({"PULUMI_HOME": ws.pulumi_home} if ws.pulumi_home else {}),
+               **ws.env_vars}
+        try:
+            ws.pulumi_command.run([*args, "--exec-kind", "auto.local", "--stack", name], ws.work_dir, env,
+                                  self._stream)
+        except errors.CommandError as err:
+            raise RunFailed(_engine_error(err)) from None
 
     def _targeted(self, name: str, resources: Sequence[str]) -> Optional[list[str]]:
         """Their URNs, or None (the whole stack) when the state lacks one: the engine refuses to
@@ -308,6 +323,10 @@ class Engine:
 
     def _stream(self, line: str) -> None:
         self.out(line.rstrip("\n"))
+
+
+def _each(flag: str, values: Sequence[str]) -> list[str]:
+    return [part for v in values for part in (flag, v)]
 
 
 def _engine_error(err: Exception) -> str:

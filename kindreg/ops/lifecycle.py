@@ -122,7 +122,9 @@ def up(stacks: Stacks, t: Target, confirm: Confirm, out: Out, machine: reconcile
                 out(f"stack {name}: {moved}")
                 targets = _drift_only(stacks, machine, t, plan, recorded, want, seen, found)
                 fastpath.forget(machine.project_dir, plan)
-                _up_one(stacks, machine, name, found, confirm, out, leave_current=name != t.stack, targets=targets)
+                # A stack the project reads is left alone when current; one not up yet is not current.
+                _up_one(stacks, machine, name, found, confirm, out, leave_current=name != t.stack and recorded.up,
+                        targets=targets)
                 recorded = stacks.recorded(name)
             checks, want, seen = machine.verify(plan, recorded, looked=(want, seen) if quiet else None)
             failed += _report_checks(plan, checks, out)

@@ -62,7 +62,8 @@ def validate(model: type[M], raw: object, source: str, path_of: PathOf,
         found += problems_from(err, model, path_of)
     if isinstance(raw, dict):
         found += cross_checks(model, raw, path_of)
-    problems += [p for p in found if not _under_any(p.path, {q.path for q in extra if q.path})]
+    reported = {q.path for q in problems if q.path}  # `extra` as given, read once above
+    problems += [p for p in found if not _under_any(p.path, reported)]
     if problems:
         raise ConfigError(source, problems) from None
     assert result is not None

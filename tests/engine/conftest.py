@@ -19,6 +19,7 @@ from typing import Optional
 import pytest
 import yaml
 
+from kindreg.ops.reconcile import READY_SECONDS
 from tests.doubles import ownership
 from tests.helpers import ROOT
 from tests.live.conftest import BIN as KIND_DOUBLE_BIN
@@ -162,15 +163,18 @@ class EngineProject:
         return found[0].read_text()
 
 
-READY_SECONDS = 60
-
-
 def wait_until_answering() -> None:
-    """Run each of this run's running containers' own health check in it until it passes."""
+    """Run each of this run's running containers' own health check in it until it passes, for
+    as long as `kindreg up` gives them. The listing is the low-level one: the high-level one
+    inspects each container it lists and fails on one another module removed meanwhile."""
     import docker
     client = docker.from_env()
     deadline = time.monotonic() + READY_SECONDS
-    for c in client.containers.list(filters={"label": [f"{k}={v}" for k, v in ownership.labels().items()]}):
+    for summary in client.api.containers(filters={"label": [f"{k}={v}" for k, v in ownership.labels().items()]}):
+        try:
+            c = client.containers.get(summary["Id"])
+        except docker.errors.NotFound:
+            continue
         test = ((c.attrs.get("Config") or {}).get("Healthcheck") or {}).get("Test") or []
         argv = test[1:] if test[:1] == ["CMD"] else ["/bin/sh", "-c", test[1]] if test[:1] == ["CMD-SHELL"] else []
         while argv and not _passes(c, argv):

@@ -6,7 +6,10 @@ Volume, Container and RemoteImage, with its behaviour where kindreg depends on i
   cache is adopted by the next create;
 - deleting a network or a volume still in use is retried for up to 30 s, then fails
   (resource_docker_{network,volume}.go: the "in use" refresh loops);
-- containers start after their uploads, and `wait` waits for the health check.
+- containers start after their uploads, and `wait` waits for the health check;
+- deleting a container that is already gone succeeds (resourceDockerContainerDelete in
+  resource_docker_container_funcs.go ignores "No such container"), which the drift-only
+  replacement of a removed container relies on.
 Command: pulumi-command's local `run` (provider/pkg/provider/local/commandOutputs.go): the
 script under `/bin/sh -c` (or `interpreter`), in `dir` or the provider's working directory,
 with the provider's environment plus `environment` plus, unless addPreviousOutputInEnv is

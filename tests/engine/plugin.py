@@ -190,6 +190,20 @@ class Provider(provider_pb2_grpc.ResourceProviderServicer):
         return {**news, "stdout": stdout, "stderr": stderr}
 
 
+ORPHAN_POLL_SECONDS = 1.0
+
+
+def _stop_when_orphaned(stop: threading.Event) -> None:
+    """Stop once the engine that started this double is gone (this process is reparented). The
+    engine kills its plugins when it closes, but a test that kills the engine (tests/engine/
+    test_interrupted.py) would leave the double running; the real providers are then orphans
+    too (pulumi/pulumi#8696), which a test must not leave behind on a user's machine."""
+    parent = os.getppid()
+    while not stop.wait(ORPHAN_POLL_SECONDS):
+        if os.getppid() != parent:
+            stop.set()
+
+
 def main(kind: str) -> None:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
     provider_pb2_grpc.add_ResourceProviderServicer_to_server(Provider(kind), server)
@@ -200,6 +214,7 @@ def main(kind: str) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    threading.Thread(target=_stop_when_orphaned, args=(stop,), daemon=True).start()
     stop.wait()
     # The SDK's provider.Main stops gracefully on SIGINT: in-flight calls finish first
     # (sdk/go/pulumi/provider/main.go, signal.NotifyContext then GracefulStop).

@@ -11,9 +11,10 @@ import hashlib
 import json
 import os
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Optional
+from typing import Callable, Iterator, Mapping, Optional
 
 import pulumi
 
@@ -75,6 +76,22 @@ async def main(host: Optional[Host] = None) -> dict:
         raise pulumi.RunError(err.render()) from None
 
 
+# The machine the package's components read (tests give theirs): the plugin's working
+# directory is the program's, where its state (certificates, certs.d tree) belongs.
+package_host: Callable[[], Host] = Host
+
+
+@contextmanager
+def package_error() -> Iterator[None]:
+    """Inside a component of the package: a ConfigError as the engine's invalid-inputs error,
+    one entry per problem, each naming its input (the engine prints them, no traceback)."""
+    try:
+        yield
+    except ConfigError as err:
+        raise pulumi.InputPropertiesError(err.render(), [
+            {"property_path": p.path, "reason": p.render()} for p in err.problems]) from None
+
+
 def load(stack: str, host: Host) -> Loaded:
     cfg = pulumi.Config("kindreg")
     config = {key: value for key, value in (
@@ -125,32 +142,49 @@ def _preflight(plan, loaded: Loaded, host: Host) -> None:
         raise ConfigError(f"{loaded.source} (preflight)", problems)
 
 
-def _credentials(plan, loaded: Loaded, host: Host) -> dict[str, pulumi.Output]:
+@dataclass(frozen=True)
+class Placement:
+    """Where the program's resources go: at the stack's root (a kindreg stack), or under a
+    component of the kindreg package with the credentials it was given."""
+
+    parent: Optional[pulumi.Resource] = None
+    mirror_credentials: Optional[Mapping] = None  # mirror name -> {username, password}; values may be Outputs
+    credentials_key: str = credentials.SECRET_CONFIG_KEY
+
+    def opts(self, **kw) -> Optional[pulumi.ResourceOptions]:
+        return pulumi.ResourceOptions(parent=self.parent, **kw) if self.parent or kw else None
+
+
+AT_ROOT = Placement()
+
+
+def _credentials(plan, loaded: Loaded, host: Host, at: Placement) -> dict[str, pulumi.Output]:
     mirrors = [r for r in plan.registries if r.role is Role.MIRROR]
     index = {m.name: i for i, m in enumerate(mirrors)}
     mirrors_key = "mirrors" if isinstance(plan, SharedPlan) else "registries.mirrors"
+    given = at.mirror_credentials if at.parent else config_object(pulumi.Config("kindreg"), "mirrorCredentials", secret=True)
     found = credentials.resolve(
-        mirrors, config_object(pulumi.Config("kindreg"), "mirrorCredentials", secret=True), host.env,
-        host.docker_config(), loaded.source,
-        lambda name: f"{loaded.prefix}.{mirrors_key}[{index[name]}]", host.credential_helper)
-    return {name: pulumi.Output.secret({"username": c.username, "password": c.password})
-            for name, c in found.items()}
+        mirrors, given, host.env, host.docker_config(), loaded.source,
+        lambda name: ".".join(filter(None, (loaded.prefix, f"{mirrors_key}[{index[name]}]"))), host.credential_helper,
+        at.credentials_key)
+    return {name: pulumi.Output.secret(pulumi.Output.all(c.username, c.password).apply(
+        lambda pair: {"username": pair[0], "password": pair[1]})) for name, c in found.items()}
 
 
-def _certificate(plan, host: Host) -> Optional[Certificate]:
+def _certificate(plan, host: Host, at: Placement) -> Optional[Certificate]:
     if not plan.tls:
         return None
     return Certificate(f"{plan.stack}-tls", CertificateArgs(
-        san=plan.san, directory=str(host.project_dir / plan.state_dir / "tls")))
+        san=plan.san, directory=str(host.project_dir / plan.state_dir / "tls")), at.opts())
 
 
-def build_shared(plan: SharedPlan, loaded: Loaded, host: Host) -> dict:
+def build_shared(plan: SharedPlan, loaded: Loaded, host: Host, at: Placement = AT_ROOT) -> dict:
     _preflight(plan, loaded, host)
-    creds = _credentials(plan, loaded, host)
+    creds = _credentials(plan, loaded, host, at)
     env = _environment()
-    cert = _certificate(plan, host)
+    cert = _certificate(plan, host, at)
     SharedRegistries(plan.stack, SharedRegistriesArgs(
-        plan=plan, credentials=creds, tls=cert.files if cert else None, environment=env))
+        plan=plan, credentials=creds, tls=cert.files if cert else None, environment=env), at.opts())
     return {
         "kindreg": plan.export().to_json(),
         "network": plan.network.to_json(),
@@ -158,16 +192,16 @@ def build_shared(plan: SharedPlan, loaded: Loaded, host: Host) -> dict:
     }
 
 
-def build_project(plan: ProjectPlan, loaded: Loaded, host: Host) -> dict:
+def build_project(plan: ProjectPlan, loaded: Loaded, host: Host, at: Placement = AT_ROOT) -> dict:
     _preflight(plan, loaded, host)
-    creds = _credentials(plan, loaded, host)
+    creds = _credentials(plan, loaded, host, at)
     env = _environment()
-    cert = _certificate(plan, host)
+    cert = _certificate(plan, host, at)
     registries = ProjectRegistries(plan.stack, ProjectRegistriesArgs(
-        plan=plan, credentials=creds, tls=cert.files if cert else None))
+        plan=plan, credentials=creds, tls=cert.files if cert else None), at.opts())
     ca = host.ca.file() if plan.needs_ca else None
     ca_pem = files.read_text(Path(ca)) if ca else None  # mkcert's CA: outside the project
-    tree = _certs_tree(plan, registries, host, env, ca, ca_pem)
+    tree = _certs_tree(plan, registries, host, env, ca, ca_pem, at)
     outputs = {
         "project": plan.project,
         "network": plan.network.to_json(),
@@ -188,13 +222,13 @@ def build_project(plan: ProjectPlan, loaded: Loaded, host: Host) -> dict:
             shared_network=plan.shared.network.name if plan.shared else None,
             registry_hosting=render.local_registry_hosting(plan),
             depends_on=[*[r.container for r in registries.registries], *tree.ready],
-            environment=env))
+            environment=env), at.opts())
         outputs["nodes"] = cluster.nodes
     return outputs
 
 
 def _certs_tree(plan: ProjectPlan, registries: ProjectRegistries, host: Host, env: dict, ca: Optional[str],
-                ca_pem: Optional[str]) -> CertsTree:
+                ca_pem: Optional[str], at: Placement) -> CertsTree:
     """The host directory, or the volume where the engine cannot see this machine."""
     in_volume = plan.tree_in_volume(env.get("DOCKER_HOST"))
     return CertsTree(f"{plan.stack}-certs", CertsTreeArgs(
@@ -202,7 +236,7 @@ def _certs_tree(plan: ProjectPlan, registries: ProjectRegistries, host: Host, en
         directory=None if in_volume else str(host.project_dir / plan.certs_dir),
         volume=plan.certs_volume if in_volume else None, image=registries.image.image_id,
         ca_source=ca, ca_fingerprint=hashlib.sha256(ca_pem.encode()).hexdigest() if ca_pem else None,
-        environment=env))
+        environment=env), at.opts())
 
 
 def plan_tag(loaded: Loaded) -> str:

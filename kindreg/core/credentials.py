@@ -29,8 +29,9 @@ PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::[-=]([^}]*))?\}")
 
 @dataclass(frozen=True)
 class Credentials:
-    username: str
-    password: str = field(repr=False)
+    # Strings, or values the caller resolves later (the package's secret inputs): never read here.
+    username: object
+    password: object = field(repr=False)
     source: str  # where they came from, for messages: never the values
 
     def __repr__(self) -> str:  # keep the password out of tracebacks and logs
@@ -52,12 +53,16 @@ def _no_helper(name: str, server: str) -> Optional[tuple[str, str]]:
     raise HelperFailed("credential helpers are not available here")
 
 
+SECRET_CONFIG_KEY = "kindreg:mirrorCredentials"
+
+
 def resolve(mirrors: Sequence[RegistryPlan], secret_config: Optional[Mapping], env: Mapping[str, str],
             docker_config: Optional[Mapping], source: str, path_for: PathFor,
-            helper: CredentialHelper = _no_helper) -> dict[str, Credentials]:
-    """Credentials per mirror name (mirrors without any are absent), or every problem."""
+            helper: CredentialHelper = _no_helper, secret_key: str = SECRET_CONFIG_KEY) -> dict[str, Credentials]:
+    """Credentials per mirror name (mirrors without any are absent), or every problem.
+    `secret_key` names where `secret_config` came from (the package: its mirrorCredentials input)."""
     problems: list[Problem] = []
-    secrets = _secret_entries(secret_config, {m.name for m in mirrors}, problems)
+    secrets = _secret_entries(secret_config, {m.name for m in mirrors}, problems, secret_key)
     found: dict[str, Credentials] = {}
     for m in mirrors:
         creds = (secrets.get(m.name) or (_from_docker_login(docker_config, m, helper, path_for, problems)
@@ -70,8 +75,12 @@ def resolve(mirrors: Sequence[RegistryPlan], secret_config: Optional[Mapping], e
     return found
 
 
-def _secret_entries(config: Optional[Mapping], names: set[str], problems: list[Problem]) -> dict:
-    key = "kindreg:mirrorCredentials"
+def _given(value: object) -> bool:
+    """A value is there: a non-empty string, or one the caller resolves later."""
+    return value is not None and (not isinstance(value, str) or bool(value))
+
+
+def _secret_entries(config: Optional[Mapping], names: set[str], problems: list[Problem], key: str) -> dict:
     if config is None:
         return {}
     if not isinstance(config, Mapping):
@@ -86,12 +95,14 @@ def _secret_entries(config: Optional[Mapping], names: set[str], problems: list[P
             continue
         entry = entry if isinstance(entry, Mapping) else {}
         user, pw = entry.get("username"), entry.get("password")
-        if not (isinstance(user, str) and user and isinstance(pw, str) and pw):
-            missing = "username" if not (isinstance(user, str) and user) else "password"
+        if not (_given(user) and _given(pw)):
+            missing = "username" if not _given(user) else "password"
+            fix = (f"`pulumi config set --secret --path '{path}.{missing}' ...`" if key == SECRET_CONFIG_KEY
+                   else f"give {missing} too (a secret)")
             problems.append(problem(f"{path}.{missing}", "is missing: a mirror needs both username and "
-                                    f"password; `pulumi config set --secret --path '{path}.{missing}' ...`"))
+                                    f"password; {fix}"))
             continue
-        out[name] = Credentials(user, pw, "Pulumi secret config")
+        out[name] = Credentials(user, pw, "Pulumi secret config" if key == SECRET_CONFIG_KEY else key)
     return out
 
 

@@ -68,7 +68,8 @@ PREFIX = {Dialect.SHARED: KEY_SHARED, Dialect.PROJECT: KEY_CLUSTER, Dialect.LOK8
 
 def translate(doc: Document) -> Translated:
     """lok8s's meaning and defaults for a lok8s file; KSail's mirror strings as mappings."""
-    raw, path_of, problems, left = doc.raw, prefixed(PREFIX[doc.dialect]), list(doc.problems), ()
+    prefix = PREFIX[doc.dialect] if doc.prefix is None else doc.prefix
+    raw, path_of, problems, left = doc.raw, prefixed(prefix), list(doc.problems), ()
     if doc.dialect is Dialect.LOK8S:
         if not isinstance(raw, dict):
             raise ConfigError(doc.source, [problem("", "the file is not a lok8s Lo document (a mapping)")])
@@ -76,7 +77,7 @@ def translate(doc: Document) -> Translated:
         raw, path_of, left = lo.raw, lok8s.path_of, tuple(lo.left_to_lok8s)
         problems += lo.problems
     raw, found = _ksail_mirrors(raw, MIRRORS_AT[doc.dialect], path_of)
-    return Translated(doc, raw, PREFIX[doc.dialect], path_of, tuple(problems + found), left)
+    return Translated(doc, raw, prefix, path_of, tuple(problems + found), left)
 
 
 def validated(t: Translated) -> Loaded:
@@ -128,14 +129,15 @@ def file(path: Path, read: ReadText, name: Optional[str] = None) -> LoadedProjec
     return found
 
 
-def project_mapping(raw: object, name: str, source: str) -> LoadedProject:
-    """A `kindreg:cluster` object given as data (tests, `kindreg explain`)."""
-    found = loaded(Document(name, source, Dialect.PROJECT, raw))
+def project_mapping(raw: object, name: str, source: str, prefix: Optional[str] = None) -> LoadedProject:
+    """A `kindreg:cluster` object given as data (tests, `kindreg explain`, the package's inputs:
+    those name their fields from the top, prefix "")."""
+    found = loaded(Document(name, source, Dialect.PROJECT, raw, prefix=prefix))
     assert isinstance(found, LoadedProject)
     return found
 
 
-def shared_mapping(raw: object, name: str, source: str) -> LoadedShared:
-    found = loaded(Document(name, source, Dialect.SHARED, raw))
+def shared_mapping(raw: object, name: str, source: str, prefix: Optional[str] = None) -> LoadedShared:
+    found = loaded(Document(name, source, Dialect.SHARED, raw, prefix=prefix))
     assert isinstance(found, LoadedShared)
     return found

@@ -161,6 +161,7 @@ class Document:
     dialect: Dialect
     raw: object
     problems: tuple[Problem, ...] = ()
+    prefix: Optional[str] = None  # the path to the fields in messages, when not the dialect's own
 
 
 # The config key that holds each dialect, in the order a conflict between them is reported.

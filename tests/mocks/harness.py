@@ -200,14 +200,20 @@ def run_program(mocks: pmocks.Mocks, monitor: pmocks.MockMonitor, stack: str, co
     pulumi.runtime.set_all_config({k: _config_value(v) for k, v in config.items()}, list(secret_keys))
     outputs: dict = {}
 
+    run_function(lambda: program.main(host), outputs)
+    return outputs
+
+
+def run_function(program_main, outputs: dict) -> None:
+    """Run `program_main` (a coroutine function returning the stack outputs) under the mocks
+    set up; its outputs, resolved, into `outputs`."""
     @pulumi.runtime.test
     def program_run():
         async def go():
-            outputs.update(await _resolve(await program.main(host)))
+            outputs.update(await _resolve(await program_main()))
         return pulumi.Output.from_input(go())
 
     program_run()
-    return outputs
 
 
 class _ListLogger(logging.Logger):

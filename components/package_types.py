@@ -1,0 +1,270 @@
+"""The input and output types of the kindreg Pulumi package (`PulumiPlugin.yaml`).
+
+Pulumi's component provider host infers the package schema from these annotations and takes
+each description from the string under a field (pulumi/provider/experimental/analyzer.py,
+`get_docstring`). The inputs are the stack config (kindreg.core.config) field for field, under
+the same camelCase names; tests/unit/test_package_types.py holds the two to each other, so a
+field added to the config and not here fails a test. Plain fields: the plan is made from the
+values themselves when the component is constructed. No `from __future__ import annotations`
+here: the analyzer reads the annotations as types, not as strings.
+"""
+from collections.abc import Mapping
+from enum import Enum
+from typing import Optional, Required, TypedDict
+
+import pulumi
+from pydantic.alias_generators import to_camel
+
+from kindreg.core.vocabulary import Role, Scope, TreePlace
+
+
+# ---------------------------------------------------------------- inputs: the stack config
+
+class MirrorArgs(TypedDict, total=False):
+    """A pull-through mirror of one upstream registry."""
+
+    name: Required[str]
+    """The mirror's name, part of its container's name (io-docker for docker.io)."""
+    url: Required[str]
+    """The upstream registry's URL, e.g. https://registry-1.docker.io."""
+    host: str
+    """The registry host containerd redirects to this mirror (default: derived from the name or URL)."""
+    username: str
+    """The upstream user name, or a ${VAR} placeholder; a password goes in mirrorCredentials."""
+    password: str
+    """A ${VAR} placeholder read from the environment, never a literal: use mirrorCredentials."""
+    ttl: str
+    """How long the mirror keeps what it fetched, a duration like 168h."""
+    address: str
+    """The mirror's fixed IPv4 address (default: derived from its name)."""
+    use_docker_login: bool
+    """Pull with the user's `docker login` to the upstream (everyone reaching the mirror then does)."""
+
+
+class FrontCacheArgs(TypedDict, total=False):
+    """The front cache between each mirror and its upstream: one upstream fetch per blob."""
+
+    enabled: bool
+    """Whether mirrors get a front cache (default true)."""
+    image: str
+    """The front cache's nginx image (default nginx:stable-alpine)."""
+    max_size: str
+    """The front cache's bound, in nginx size syntax like 4g."""
+    keep: str
+    """How long the front cache keeps a blob, in nginx time syntax like 30m."""
+
+
+class NetworkArgs(TypedDict, total=False):
+    """A Docker network of kindreg's."""
+
+    name: str
+    """The network's name (default: the project's or the shared one's)."""
+    cidr: str
+    """The network's IPv4 subnet, like 10.210.0.0/16."""
+
+
+class SharedRefArgs(TypedDict, total=False):
+    """How a project uses the machine's shared mirrors."""
+
+    enabled: bool
+    """Pull through the shared mirrors (default true); false gives the project mirrors of its own."""
+    network: NetworkArgs
+    """The shared network the project's nodes join."""
+
+
+class RegistriesArgs(TypedDict, total=False):
+    """A project's build and cache registries and the mirrors its nodes pull through."""
+
+    shared: SharedRefArgs
+    """Use of the shared mirrors."""
+    mirrors: list[MirrorArgs]
+    """The project's own mirrors, when it does not use the shared ones."""
+    tls: bool
+    """Serve the project's registries over TLS with a certificate from the local mkcert CA."""
+    image: str
+    """The registry image (default registry:3)."""
+    prefix: str
+    """The prefix of the registries' container names (default: the project's name)."""
+    delete_volumes: bool
+    """Remove the registries' volumes on destroy (default false: what they hold survives)."""
+    host_port: int
+    """Publish the build registry on this port of 127.0.0.1."""
+    publish_mirrors: bool
+    """Publish the project's own mirrors on 127.0.0.1 too."""
+    front_cache: FrontCacheArgs
+    """The front caches of the project's own mirrors."""
+
+
+class NodesArgs(TypedDict, total=False):
+    """The project's kind cluster."""
+
+    enabled: bool
+    """Create the kind cluster (default true)."""
+    control_planes: int
+    """Control-plane nodes, 1 to 5."""
+    workers: int
+    """Worker nodes, 0 to 20."""
+    image: str
+    """The kind node image (default: kind's own)."""
+    certs_tree: TreePlace
+    """Where the containerd certs.d tree lives: auto, directory or volume."""
+
+
+class WorkloadArgs(TypedDict, total=False):
+    """Where `kindreg push` sends the project's manifests."""
+
+    path: str
+    """The manifests' directory (default k8s)."""
+    registry: str
+    """The OCI repository they go to (default: the project's build registry)."""
+    tag: str
+    """The artifact's tag."""
+
+
+class MirrorCredentialsArgs(TypedDict):
+    """A mirror's upstream credentials; give the password as a secret."""
+
+    username: pulumi.Input[str]
+    """The upstream user name."""
+    password: pulumi.Input[str]
+    """The upstream password or token (kept secret)."""
+
+
+# ---------------------------------------------------------------- outputs: what stacks export
+
+class NetworkOutput(TypedDict):
+    """A network as planned."""
+
+    name: str
+    """The Docker network's name."""
+    scope: Scope
+    """Who uses it: shared or project."""
+    subnet: str
+    """Its IPv4 subnet."""
+    gateway: str
+    """Its gateway address."""
+    ip_range: str
+    """The range Docker assigns addresses from (the nodes')."""
+    registry_range: str
+    """The range registries take fixed addresses from."""
+    bridge: str
+    """The Linux bridge's name."""
+
+
+class RegistryOutput(TypedDict):
+    """A registry as planned: build, cache or mirror."""
+
+    role: Role
+    """build, cache or mirror."""
+    name: str
+    """build, cache, or the mirror's name."""
+    container: str
+    """Its container's name."""
+    network: str
+    """The network it is on."""
+    ip: str
+    """Its address on that network."""
+    port: int
+    """Its port."""
+    scheme: str
+    """http or https."""
+    url: str
+    """How nodes reach it."""
+    host: str
+    """The registry host containerd redirects to it."""
+    upstream: Optional[str]
+    """A mirror's upstream URL."""
+    ttl: Optional[str]
+    """A mirror's TTL."""
+    username: Optional[str]
+    """A mirror's upstream user name or placeholder (never a secret)."""
+    password_from: Optional[str]
+    """Where a mirror's upstream password comes from (never its value)."""
+    volume: str
+    """The volume that holds what it stores."""
+    image: str
+    """Its image."""
+    scope: Scope
+    """shared or project."""
+    owner: str
+    """The stack or component that owns its container."""
+
+
+class MirrorSetExport(TypedDict):
+    """What a project reads of a shared mirror set (kindreg/shared/v1)."""
+
+    format: str
+    """kindreg/shared/v1."""
+    stack: str
+    """The stack or component that owns the mirrors."""
+    tls: bool
+    """Whether the mirrors serve TLS."""
+    network: NetworkOutput
+    """The shared network."""
+    mirrors: list[RegistryOutput]
+    """The mirrors."""
+
+
+# ---------------------------------------------------------------- the components' inputs
+
+class MirrorSetArgs(TypedDict, total=False):
+    """A machine's shared mirrors: the fields of a shared stack's `kindreg:shared`."""
+
+    network: NetworkArgs
+    """The shared network (default lok8s-registries, 10.210.0.0/16)."""
+    prefix: str
+    """The prefix of the mirrors' container names (default lok8s)."""
+    mirrors: list[MirrorArgs]
+    """The mirrors (default: docker.io, ghcr.io, quay.io and registry.k8s.io)."""
+    tls: bool
+    """Serve the mirrors over TLS with a certificate from the local mkcert CA."""
+    image: str
+    """The registry image (default registry:3)."""
+    delete_volumes: bool
+    """Remove the mirrors' volumes on destroy (default false: the cache survives)."""
+    publish_mirrors: bool
+    """Publish the mirrors on 127.0.0.1 too."""
+    front_cache: FrontCacheArgs
+    """The mirrors' front caches."""
+    mirror_credentials: dict[str, MirrorCredentialsArgs]
+    """Upstream credentials by mirror name; give passwords as secrets."""
+
+
+class ProjectArgs(TypedDict, total=False):
+    """One project: the fields of a project stack's `kindreg:cluster`, and the shared mirrors it uses."""
+
+    name: str
+    """The project's name (default: the component's name)."""
+    network: NetworkArgs
+    """The project's network."""
+    registries: RegistriesArgs
+    """Its build and cache registries and its mirrors."""
+    nodes: NodesArgs
+    """Its kind cluster."""
+    workload: WorkloadArgs
+    """Where `kindreg push` sends its manifests."""
+    shared: pulumi.Input[MirrorSetExport]
+    """The `kindreg` output of a MirrorSet or of a shared stack (a StackReference); required unless registries.shared.enabled is false."""
+    mirror_credentials: dict[str, MirrorCredentialsArgs]
+    """Upstream credentials of the project's own mirrors, by mirror name; give passwords as secrets."""
+
+
+# ---------------------------------------------------------------- the inputs as stack config
+
+# Inputs of the components that are not stack config: they are read apart.
+NOT_CONFIG = ("shared", "mirror_credentials")
+
+
+def config_of(args: Mapping) -> dict:
+    """The component's inputs (Python names, as the host hands them over) as the stack config
+    reads them: camelCase keys, enums as their values. Every key is a field name: the config
+    has no mapping keyed by user data."""
+    return {to_camel(k): _config_value(v) for k, v in args.items() if k not in NOT_CONFIG}
+
+
+def _config_value(value: object) -> object:
+    if isinstance(value, Mapping):
+        return {to_camel(k): _config_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_config_value(v) for v in value]
+    return value.value if isinstance(value, Enum) else value

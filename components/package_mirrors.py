@@ -8,7 +8,7 @@ import pulumi
 from kindreg.core import load as loading
 from kindreg.core.plan import plan_shared
 
-from .package_types import MirrorSetArgs, NetworkOutput, RegistryOutput, MirrorSetExport, config_of
+from .package_types import MirrorSetArgs, NetworkOutput, RegistryOutput, MirrorSetExport, config_of, python_names
 from . import program
 from .program import Placement, build_shared, package_error
 
@@ -33,7 +33,7 @@ class MirrorSet(pulumi.ComponentResource):
             loaded = loading.shared_mapping(config_of(args), name, f'MirrorSet "{name}"', prefix="")
             plan = plan_shared(loaded.config, loaded.stack, loaded.source, loaded.prefix)
             out = build_shared(plan, loaded, program.package_host(), Placement(self, args.get("mirror_credentials"), "mirrorCredentials"))
-        self.kindreg = pulumi.Output.from_input(out["kindreg"])
-        self.network = pulumi.Output.from_input(out["network"])
-        self.mirrors = pulumi.Output.from_input(out["mirrors"])
+        self.kindreg = pulumi.Output.from_input(python_names(out["kindreg"]))
+        self.network = pulumi.Output.from_input(python_names(out["network"]))
+        self.mirrors = pulumi.Output.from_input(python_names(out["mirrors"]))
         self.register_outputs({"kindreg": self.kindreg, "network": self.network, "mirrors": self.mirrors})

@@ -11,7 +11,7 @@ from kindreg.core.errors import ConfigError, problem
 from kindreg.core.load import LoadedProject
 from kindreg.core.plan import SharedExport, plan_project
 
-from .package_types import NetworkOutput, ProjectArgs, RegistryOutput, config_of
+from .package_types import NetworkOutput, ProjectArgs, RegistryOutput, config_of, export_of, python_names
 from . import program
 from .program import Placement, build_project, package_error
 
@@ -60,8 +60,13 @@ class Project(pulumi.ComponentResource):
         else:
             built = pulumi.Output.from_input(_build(loaded, shared, at))
         for attr, key in OUTPUTS.items():
-            setattr(self, attr, built.apply(lambda out, key=key: out.get(key)))
+            setattr(self, attr, built.apply(lambda out, key=key: _output(out.get(key))))
         self.register_outputs({key: getattr(self, attr) for attr, key in OUTPUTS.items()})
+
+
+def _output(value: object) -> object:
+    # Outputs of resources (nodes, certsDir) are strings already; plan values go by Python names.
+    return value.apply(python_names) if isinstance(value, pulumi.Output) else python_names(value)
 
 
 def _build(loaded: LoadedProject, shared: object, at: Placement) -> dict:
@@ -72,6 +77,6 @@ def _build(loaded: LoadedProject, shared: object, at: Placement) -> dict:
                 raise ConfigError(loaded.source, [problem("shared", (
                     "is missing: give the `kindreg` output of a MirrorSet (or of a shared stack, "
                     "through a StackReference), or set registries.shared.enabled to false"))])
-            view = SharedExport.read("shared", shared)
+            view = SharedExport.read("shared", export_of(shared) if isinstance(shared, dict) else shared)
         plan = plan_project(loaded.config, loaded.stack, view, loaded.source, loaded.prefix)
         return build_project(plan, loaded, program.package_host(), at)

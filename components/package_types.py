@@ -13,9 +13,9 @@ from enum import Enum
 from typing import Optional, Required, TypedDict
 
 import pulumi
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel, to_snake
 
-from kindreg.core.vocabulary import Role, Scope, TreePlace
+from kindreg.core.vocabulary import TreePlace
 
 
 # ---------------------------------------------------------------- inputs: the stack config
@@ -131,13 +131,16 @@ class MirrorCredentialsArgs(TypedDict):
 
 
 # ---------------------------------------------------------------- outputs: what stacks export
+# Roles and scopes are strings here, not the enums: a MirrorSet's export goes into a Project's
+# `shared` input, and pulumi-yaml (v1.25.0) does not assign an enum of an output to the same
+# enum of an input ("Cannot assign 'kindreg:index:Role' to 'kindreg:index:Role'").
 
 class NetworkOutput(TypedDict):
     """A network as planned."""
 
     name: str
     """The Docker network's name."""
-    scope: Scope
+    scope: str
     """Who uses it: shared or project."""
     subnet: str
     """Its IPv4 subnet."""
@@ -154,7 +157,7 @@ class NetworkOutput(TypedDict):
 class RegistryOutput(TypedDict):
     """A registry as planned: build, cache or mirror."""
 
-    role: Role
+    role: str
     """build, cache or mirror."""
     name: str
     """build, cache, or the mirror's name."""
@@ -184,7 +187,7 @@ class RegistryOutput(TypedDict):
     """The volume that holds what it stores."""
     image: str
     """Its image."""
-    scope: Scope
+    scope: str
     """shared or project."""
     owner: str
     """The stack or component that owns its container."""
@@ -255,6 +258,16 @@ class ProjectArgs(TypedDict, total=False):
 NOT_CONFIG = ("shared", "mirror_credentials")
 
 
+def python_names(value: object) -> object:
+    """A stack output (the plan's JSON, camelCase) under the Python names the host maps to the
+    schema's: it maps a component's outputs by those, and leaves out any key it does not know."""
+    if isinstance(value, Mapping):
+        return {to_snake(k): python_names(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [python_names(v) for v in value]
+    return value
+
+
 def config_of(args: Mapping) -> dict:
     """The component's inputs (Python names, as the host hands them over) as the stack config
     reads them: camelCase keys, enums as their values. Every key is a field name: the config
@@ -262,7 +275,15 @@ def config_of(args: Mapping) -> dict:
     return {to_camel(k): _config_value(v) for k, v in args.items() if k not in NOT_CONFIG}
 
 
+def export_of(shared: Mapping) -> dict:
+    """A Project's `shared` input (Python names) as the MirrorSet's export reads (camelCase)."""
+    return _config_value(shared)
+
+
 def _config_value(value: object) -> object:
+    # The wire carries every number as a double: a whole one is the integer it was written as.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     if isinstance(value, Mapping):
         return {to_camel(k): _config_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -7,6 +7,7 @@ is declared: a failure creates nothing.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -21,6 +22,7 @@ import pulumi
 from kindreg.adapters import dockercreds, files
 from kindreg.adapters.mkcert import LocalCA
 from kindreg.core import artifact, credentials, preflight, render
+from kindreg.core.config import SECRET_FIELDS
 from kindreg.core.errors import ConfigError, problem
 from kindreg.core.plan import ProjectPlan, SharedExport, SharedPlan, plan_project, plan_shared
 from kindreg.core import load as loading
@@ -84,12 +86,19 @@ package_host: Callable[[], Host] = Host
 @contextmanager
 def package_error() -> Iterator[None]:
     """Inside a component of the package: a ConfigError as the engine's invalid-inputs error,
-    one entry per problem, each naming its input (the engine prints them, no traceback)."""
+    one entry per problem, each naming its input (the engine prints them, no traceback). The
+    engine prints the value beside each entry: a problem at a secret field is in the message
+    only, where its value never is."""
     try:
         yield
     except ConfigError as err:
         raise pulumi.InputPropertiesError(err.render(), [
-            {"property_path": p.path, "reason": p.render()} for p in err.problems]) from None
+            {"property_path": p.path, "reason": dataclasses.replace(p, path="").render()}
+            for p in err.problems if not _secret_path(p.path)]) from None
+
+
+def _secret_path(path: str) -> bool:
+    return "mirrorCredentials" in path or path.rsplit(".", 1)[-1] in SECRET_FIELDS
 
 
 def load(stack: str, host: Host) -> Loaded:

@@ -1,7 +1,7 @@
 # Sourced by tests/run and bench/run (from the repository root): everything the tests and the
 # benchmarks need. Installs the Debian packages (when root or sudo is available), builds .venv
 # from requirements-dev.txt, builds the real tools from Go modules into a cache (the Pulumi
-# CLI and its Python language host, distribution 3.x, containerd 2.x), installs the npm tools,
+# CLI, its Python and YAML language hosts, distribution 3.x, containerd 2.x), installs the npm tools,
 # and starts the Docker daemon if none is running: that daemon, and only that one (by its
 # PID), is stopped again when the caller exits.
 
@@ -48,9 +48,11 @@ TOOLS_RECIPE=3  # bump when the build commands below change
 
 tool_dir() {  # tool_dir MODULE -> the cache directory of that module's build
   local key
-  # The language host's build also takes the exec shim from the CLI's module (its inputs too).
+  # The language host's build also takes the exec shim from the CLI's module and the plugin
+  # host in front of it (their inputs too).
   key=$( (echo "$TOOLS_RECIPE"; go version; cat "$GO_TOOLS/$1/go.mod" "$GO_TOOLS/$1/go.sum"
-          [ "$1" = pulumi-language-python ] && cat "$GO_TOOLS/pulumi/go.mod" "$GO_TOOLS/pulumi/go.sum") |
+          [ "$1" = pulumi-language-python ] && cat "$GO_TOOLS/pulumi/go.mod" "$GO_TOOLS/pulumi/go.sum" \
+            "$GO_TOOLS"/python-plugin-host/{go.mod,go.sum,main.go}) |
          sha256sum | cut -c1-16)
   echo "$TOOLS_CACHE/$1-$key"
 }
@@ -81,12 +83,17 @@ build_pulumi() {
     github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
 }
 build_pulumi-language-python() {
-  go build -o "$1/pulumi-language-python" github.com/pulumi/pulumi/sdk/v3/python/cmd/pulumi-language-python
+  # The v3.79.0 host, behind the one that runs component plugins for this CLI (its main.go).
+  go build -o "$1/pulumi-language-python-v3.79.0" github.com/pulumi/pulumi/sdk/v3/python/cmd/pulumi-language-python
+  (cd ../python-plugin-host && go build -o "$1/pulumi-language-python" .)
   # The host runs programs through the exec shim beside it: the one of the SDK the CLI belongs to.
   local sdk
   sdk=$(cd ../pulumi && go mod download -json github.com/pulumi/pulumi/sdk/v3 | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
   cp "$sdk/python/cmd/pulumi-language-python-exec" "$1/"
   chmod 0755 "$1/pulumi-language-python-exec"
+}
+build_pulumi-language-yaml() {
+  go build -o "$1/pulumi-language-yaml" github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml
 }
 build_registry() { go build -o "$1/registry" github.com/distribution/distribution/v3/cmd/registry; }
 build_containerd() {
@@ -97,7 +104,7 @@ build_containerd() {
 go_tools() {
   if ! command -v go >/dev/null; then log "go not found: the engine level and Go-built images will say so"; return 0; fi
   local module bin
-  for module in pulumi pulumi-language-python registry containerd; do
+  for module in pulumi pulumi-language-python pulumi-language-yaml registry containerd; do
     bin=$(build_tool "$module") || continue
     # The registry and containerd binaries go into test images, not onto PATH.
     case "$module" in

@@ -19,9 +19,11 @@ from typing import Optional
 import pytest
 import yaml
 
+from kindreg.core.config import DEFAULT_FRONT_IMAGE, DEFAULT_REGISTRY_IMAGE
 from kindreg.ops.reconcile import READY_SECONDS
 from tests.doubles import ownership
 from tests.helpers import ROOT
+from tests.live import images
 from tests.live.conftest import BIN as KIND_DOUBLE_BIN
 from tests.requirements import need_tools, unavailable
 
@@ -77,11 +79,12 @@ class Steps:
 class EngineProject:
     """A copy of the program (unmodified) with its own backend, stack files and environment."""
 
-    def __init__(self, workdir: Path, env: dict):
+    def __init__(self, workdir: Path, env: dict, source: Path = ROOT):
+        """`source`: where the program comes from (an earlier version of it, for instance)."""
         self.dir = workdir / "project"
         self.dir.mkdir(parents=True)
         for name in PROGRAM_FILES:
-            src = ROOT / name
+            src = source / name
             (shutil.copytree if src.is_dir() else shutil.copy)(src, self.dir / name)
         self.state = workdir / "state"
         self.state.mkdir()
@@ -163,6 +166,17 @@ class EngineProject:
         return found[0].read_text()
 
 
+def checkout_copy(dest: Path) -> Path:
+    """What a fresh clone holds: the files git tracks, as they are in the working tree."""
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    for rel in filter(None, tracked.decode().split("\0")):
+        src = ROOT / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    return dest
+
+
 def wait_until_answering() -> None:
     """Run each of this run's running containers' own health check in it until it passes, for
     as long as `kindreg up` gives them. The listing is the low-level one: the high-level one
@@ -197,3 +211,21 @@ def engine_environment(test_images: tuple[str, str], extra: Optional[dict] = Non
     path = os.pathsep.join([str(PLUGIN_BIN), str(KIND_DOUBLE_BIN), str(python_bin), os.environ["PATH"]])
     return {"PATH": path, "KINDREG_TEST_NODE_IMAGE": test_images[1], "KINDREG_TEST_PYTHON": os.sys.executable,
             "KINDREG_TEST_RUN": os.environ["KINDREG_TEST_RUN"], **(extra or {})}
+
+
+@pytest.fixture(scope="module")
+def stand_in_images(engine, test_images):
+    """The stacks name registry:3 and nginx:stable-alpine, which cannot be pulled here: the test
+    images stand in, tagged only where the engine has no image of that name of its own, and
+    untagged again afterwards."""
+    stand_ins = {DEFAULT_REGISTRY_IMAGE: test_images[0], DEFAULT_FRONT_IMAGE: images.front_image()}
+    tagged = []
+    for name, test_image in stand_ins.items():
+        try:
+            engine.images.get(name)
+        except Exception:  # noqa: BLE001 - docker.errors.ImageNotFound: ours to create
+            engine.images.get(test_image).tag(name)
+            tagged.append(name)
+    yield stand_ins
+    for name in tagged:
+        engine.images.remove(name, noprune=True)

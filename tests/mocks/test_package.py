@@ -133,3 +133,17 @@ def test_a_project_in_shared_mode_needs_the_shared_input(host, monkeypatch):
     assert isinstance(error, pulumi.InputPropertiesError), error
     assert [e["property_path"] for e in error.errors] == ["shared"]
     assert not [r for r in records if r.type.startswith("docker:")]
+
+
+def test_credentials_as_one_secret_value_are_refused_with_the_fix(host, monkeypatch):
+    whole = pulumi.Output.secret({"io-docker": {"username": "robot", "password": "hunter2-whole"}})
+
+    async def build():
+        MirrorSet("shared", {**snake(stack_config("shared")["kindreg:shared"]), "mirror_credentials": whole})
+        return {}
+    records, _, error = run_package(build, host, monkeypatch)
+    assert isinstance(error, pulumi.InputPropertiesError), error
+    assert [e["property_path"] for e in error.errors] == []  # a secret field: the message alone
+    assert "mirrorCredentials: is one secret or computed value" in error.message
+    assert "hunter2-whole" not in error.message
+    assert not [r for r in records if r.type.startswith("docker:")]

@@ -260,3 +260,32 @@ def test_get_schema_of_the_checkout_prints_both_components(workdir, test_images)
     assert schema["resources"]["kindreg:index:MirrorSet"]["isComponent"] and project["isComponent"]
     assert project["inputProperties"]["nodes"]["$ref"] == "#/types/kindreg:index:NodesArgs"
     assert schema["types"]["kindreg:index:NodesArgs"]["properties"]["workers"]["type"] == "integer"
+
+
+def test_a_project_reads_a_python_shared_stack_through_a_stack_reference(workdir, test_images, stand_in_images,
+                                                                           engine, tmp_path):
+    """The README's word: a shared stack's `kindreg` output is a Project's `shared` input too."""
+    stacks = EngineProject(tmp_path / "stacks", engine_environment(test_images))
+    stacks.write("shared", {"kindreg:shared": {"network": {"name": "krsr-registries", "cidr": "10.126.204.0/24"},
+                                               "prefix": "krsr"}})
+    program = yaml_program(workdir, engine_environment(test_images), {
+        "name": "reader", "runtime": "yaml", "packages": {"kindreg": "../kindreg"},
+        "resources": {
+            "sharedStack": {"type": "pulumi:pulumi:StackReference", "properties": {"name": "organization/kindreg/shared"}},
+            "dev": {"type": "kindreg:Project", "properties": {
+                "name": "krsr", "network": {"name": "krsr-dev", "cidr": "10.126.132.0/24"},
+                "shared": '${sharedStack.outputs["kindreg"]}'}}},
+        "outputs": {"registries": "${dev.registries}", "mirrors": "${dev.mirrors}", "nodes": "${dev.nodes}"}})
+    program.env.update(PULUMI_BACKEND_URL=stacks.env["PULUMI_BACKEND_URL"],
+                       PULUMI_CONFIG_PASSPHRASE=stacks.env["PULUMI_CONFIG_PASSPHRASE"])
+    program.stack("dev")
+    try:
+        stacks.up("shared")
+        out = program.cli("up", "--yes", "--stack", "dev")
+        assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
+        result = program.outputs("dev")
+        assert {m["ip"] for m in result["mirrors"]} == {m["ip"] for m in stacks.outputs("shared")["mirrors"]}
+        check_world(result, engine)
+    finally:
+        program.cli("destroy", "--yes", "--stack", "dev")
+        stacks.destroy("shared")

@@ -30,6 +30,9 @@ NETWORK_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 PLACEHOLDER_RE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(:[-=][^}]*)?\}$")
 SECRET_PLACEHOLDER_RE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")  # no default: a default is a literal
 SECRET_FIELDS = ("password",)
+# Where a mirror's password goes as a secret: a stack's secret config, or the package's input.
+SECRET_FIX = ("`pulumi config set --secret --path kindreg:mirrorCredentials.<mirror>.password` "
+              "(from the package: its mirrorCredentials input)")
 KIND_NODE_SUFFIX = "-external-load-balancer"  # the longest name kind gives a node
 DURATION_RE = re.compile(r"^([0-9]+(ns|us|ms|s|m|h))+$")
 
@@ -202,13 +205,10 @@ class MirrorSpec(Strict):
     def _password(cls, v: Optional[str]) -> Optional[str]:
         # Never quote the value: it is a secret, or holds one.
         if v is not None and PLACEHOLDER_RE.match(v) and not SECRET_PLACEHOLDER_RE.match(v):
-            raise _secret_fail("gives a literal default password in a config file; use ${VAR} alone "
-                               "(and export VAR) or `pulumi config set --secret --path "
-                               "kindreg:mirrorCredentials.<mirror>.password`")
+            raise _secret_fail("gives a literal default password; use ${VAR} alone (and export VAR) "
+                               "or a secret: " + SECRET_FIX)
         if v is not None and not SECRET_PLACEHOLDER_RE.match(v):
-            raise _secret_fail(
-                "is a literal password in a config file; use a ${VAR} placeholder or "
-                "`pulumi config set --secret --path kindreg:mirrorCredentials.<mirror>.password`")
+            raise _secret_fail("is a literal password; use a ${VAR} placeholder or a secret: " + SECRET_FIX)
         return v
 
     @field_validator("address")

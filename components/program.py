@@ -24,7 +24,7 @@ from kindreg.adapters.mkcert import LocalCA
 from kindreg.core import artifact, credentials, preflight, render
 from kindreg.core.config import SECRET_FIELDS
 from kindreg.core.errors import ConfigError, problem
-from kindreg.core.plan import ProjectPlan, SharedExport, SharedPlan, plan_project, plan_shared
+from kindreg.core.plan import ProjectPlan, SharedExport, SharedPlan, field_path, plan_project, plan_shared
 from kindreg.core import load as loading
 from kindreg.core.load import Loaded, LoadedShared
 from kindreg.core.sources import KEY_CLUSTER, KEY_CLUSTER_FILE, KEY_SHARED
@@ -160,8 +160,8 @@ class Placement:
     mirror_credentials: Optional[Mapping] = None  # mirror name -> {username, password}; values may be Outputs
     credentials_key: str = credentials.SECRET_CONFIG_KEY
 
-    def opts(self, **kw) -> Optional[pulumi.ResourceOptions]:
-        return pulumi.ResourceOptions(parent=self.parent, **kw) if self.parent or kw else None
+    def opts(self) -> Optional[pulumi.ResourceOptions]:
+        return pulumi.ResourceOptions(parent=self.parent) if self.parent else None
 
 
 AT_ROOT = Placement()
@@ -178,7 +178,7 @@ def _credentials(plan, loaded: Loaded, host: Host, at: Placement) -> dict[str, p
             "password}), with each password a secret"))])
     found = credentials.resolve(
         mirrors, given, host.env, host.docker_config(), loaded.source,
-        lambda name: ".".join(filter(None, (loaded.prefix, f"{mirrors_key}[{index[name]}]"))), host.credential_helper,
+        lambda name: field_path(loaded.prefix, f"{mirrors_key}[{index[name]}]"), host.credential_helper,
         at.credentials_key)
     return {name: pulumi.Output.secret(pulumi.Output.all(c.username, c.password).apply(
         lambda pair: {"username": pair[0], "password": pair[1]})) for name, c in found.items()}

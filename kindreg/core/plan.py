@@ -301,8 +301,8 @@ def plan_shared(cfg: SharedStackConfig, stack: str, source: str = "config", pref
     net = NetworkPlan.of(cfg.network.name, cfg.network.cidr, Scope.SHARED)
     mirrors = _mirrors(cfg.mirrors, cfg.prefix, net, cfg.tls, cfg.image, stack, cfg.publish_mirrors,
                        cfg.front_cache)
-    at = _indexed(cfg.mirrors, _at(prefix, "mirrors"))
-    problems = _names_too_long(mirrors, _at(prefix, "prefix"), at)
+    at = _indexed(cfg.mirrors, field_path(prefix, "mirrors"))
+    problems = _names_too_long(mirrors, field_path(prefix, "prefix"), at)
     problems += _certs_dir_clashes(mirrors, at)
     if problems:
         raise ConfigError(source, problems)
@@ -332,7 +332,7 @@ def plan_project(cfg: ProjectConfig, stack: str, shared: Optional[SharedExport],
     if cfg.shared_mode:
         if shared is None:
             raise ConfigError(source, [problem(
-                _at(prefix, "registries.shared.stack"),
+                field_path(prefix, "registries.shared.stack"),
                 f'names the shared stack "{cfg.registries.shared.stack}", which was not found; '
                 f"run `pulumi up -s {cfg.registries.shared.stack}` first, or set "
                 "registries.shared.enabled: false")])
@@ -342,10 +342,10 @@ def plan_project(cfg: ProjectConfig, stack: str, shared: Optional[SharedExport],
                            regs.front_cache)
         owned += mirrors
     if cfg.shared_mode:  # a clash with a shared mirror is fixed in the shared stack it names
-        at = lambda name, field: _at(prefix, "registries.shared.stack")  # noqa: E731
+        at = lambda name, field: field_path(prefix, "registries.shared.stack")  # noqa: E731
     else:
-        at = _indexed(regs.mirrors, _at(prefix, "registries.mirrors"))
-    problems = _names_too_long(tuple(owned), _at(prefix, "registries.prefix" if regs.prefix else "network.name"), at)
+        at = _indexed(regs.mirrors, field_path(prefix, "registries.mirrors"))
+    problems = _names_too_long(tuple(owned), field_path(prefix, "registries.prefix" if regs.prefix else "network.name"), at)
     problems += _certs_dir_clashes(tuple(owned[:2]) + tuple(mirrors), at)
     if problems:
         raise ConfigError(source, problems)
@@ -425,7 +425,8 @@ def _what(r: RegistryPlan) -> str:
     return f"mirror {r.name}'s" if r.role is Role.MIRROR else f"the {r.role} registry's name or address"
 
 
-def _at(prefix: str, path: str) -> str:
+def field_path(prefix: str, path: str) -> str:
+    """`path` under the source's `prefix` (none for the package's inputs)."""
     return f"{prefix}.{path}" if prefix else path
 
 
@@ -439,7 +440,7 @@ def _shared_mirrors(cfg: ProjectConfig, shared: SharedExport, source: str,
         used = []
         for i, m in enumerate(cfg.registries.mirrors):
             problems += _mirror_disagreements(m, by_name.get(m.name), shared,
-                                              _at(prefix, f"registries.mirrors[{i}]"))
+                                              field_path(prefix, f"registries.mirrors[{i}]"))
             if m.name in by_name:
                 used.append(by_name[m.name])
         used = tuple(used)
@@ -457,14 +458,14 @@ def _shared_network_disagreements(cfg: ProjectConfig, shared: SharedExport,
     for fld, theirs in (("name", shared.network.name), ("cidr", shared.network.subnet)):
         if cfg.set_fields("registries", "shared", "network", fld) and getattr(claimed, fld) != theirs:
             out.append(problem(
-                _at(prefix, f"registries.shared.network.{fld}"),
+                field_path(prefix, f"registries.shared.network.{fld}"),
                 f'disagrees with the shared stack: {where}; set this field to "{theirs}" '
                 f"(or remove it), or change Pulumi.{shared.stack}.yaml and run "
                 f"`pulumi up -s {shared.stack}`",
                 getattr(claimed, fld)))
     if cfg.network.cidr == shared.network.subnet:
         out.append(problem(
-            _at(prefix, "network.cidr"),
+            field_path(prefix, "network.cidr"),
             f"is the shared registries' subnet ({where}); give the project its own slot, "
             f'e.g. "{layout.suggest_slot(cfg.network.cidr)}"', cfg.network.cidr))
     return out

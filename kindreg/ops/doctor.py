@@ -11,7 +11,7 @@ from typing import Callable, Optional, Union
 
 from kindreg.adapters.engine import Engine, EngineError, addresses, is_registry, label, name_of, running
 from kindreg.adapters.reach import HostRoutes
-from kindreg.core.plan import NetworkPlan, ProjectPlan, SharedPlan
+from kindreg.core.plan import NetworkPlan, ProjectPlan, SharedPlan, field_path
 from kindreg.core import crossstack
 from kindreg.ops.status import read_traffic
 from kindreg.core.vocabulary import DOCKER_LOGIN_SOURCE, KIND_CLUSTER_LABEL, MANAGED_VALUE, Label, Role, Scope
@@ -91,10 +91,6 @@ def _engine(engine: Engine) -> tuple[bool, Check]:
     except EngineError as err:
         return False, Check(False, str(err), "start Docker, or point DOCKER_HOST (docker:host) at a running engine")
     return True, Check(True, f"Docker engine reachable ({version})")
-
-
-def _at(prefix: str, path: str) -> str:
-    return f"{prefix}.{path}" if prefix else path
 
 
 def _as_planned(stack: str, found: Optional[list]) -> list[Check]:
@@ -255,10 +251,10 @@ def _subnets(net: dict) -> list[str]:
 def _plan_networks(plan: Plan, prefix: str) -> list[tuple[NetworkPlan, str]]:
     """Each network the stack relies on, with the config field that sets its subnet."""
     if isinstance(plan, SharedPlan):
-        return [(plan.network, _at(prefix, "network.cidr"))]
-    out = [(plan.network, _at(prefix, "network.cidr"))]
+        return [(plan.network, field_path(prefix, "network.cidr"))]
+    out = [(plan.network, field_path(prefix, "network.cidr"))]
     if plan.shared:
-        out.append((plan.shared.network, _at(prefix, "registries.shared.network.cidr")))
+        out.append((plan.shared.network, field_path(prefix, "registries.shared.network.cidr")))
     return out
 
 
@@ -308,7 +304,7 @@ def _addresses(plan: Plan, prefix: str, networks: list[dict]) -> list[Check]:
             out.append(Check(False, f"{reg.ip} on {reg.network} (planned for {reg.container}) is taken by "
                                     f"container '{strangers[0]}', which kindreg does not own there",
                              f"`docker network disconnect {reg.network} {strangers[0]}` (or remove it), "
-                             f"or give the stack another slot ({_at(prefix, 'network.cidr')})"))
+                             f"or give the stack another slot ({field_path(prefix, 'network.cidr')})"))
     if not out and plan.registries:
         out.append(Check(True, f"registry addresses free or held by their own registries "
                                f"({len(plan.registries)} checked)"))
@@ -345,8 +341,8 @@ def _host_port(plan: Plan, prefix: str, containers: list[dict], host: HostFacts)
                 if name_of(c) == plan.build.container:
                     return [Check(True, f"host port {port} publishes {plan.build.container}")]
                 return [Check(False, f"host port {port} is published by container '{name_of(c)}'",
-                              f"stop it, or set {_at(prefix, 'registries.hostPort')} to a free port")]
+                              f"stop it, or set {field_path(prefix, 'registries.hostPort')} to a free port")]
     if host.port_free(plan.host_port):
         return [Check(True, f"host port {port} is free")]
     return [Check(False, f"host port {port} is in use by another program on this machine",
-                  f"set {_at(prefix, 'registries.hostPort')} to a free port")]
+                  f"set {field_path(prefix, 'registries.hostPort')} to a free port")]

@@ -73,9 +73,12 @@ def registry_config(reg: RegistryPlan, cache_only: bool = False) -> str:
 
 def proxy_section(reg: RegistryPlan) -> dict:
     """Where a mirror fetches from: its front cache when it has one, else the upstream itself."""
-    doc: dict = {"remoteurl": reg.front.url if reg.front else reg.upstream}
-    if reg.ttl:
-        doc["ttl"] = reg.ttl
+    # distribution's TTL stays off: when one repository's entry fires it deletes the blob's data
+    # for every repository (registry/proxy/proxyregistry.go `OnBlobExpire` -> `RemoveBlob`,
+    # v3.1.2; distribution#2367), so a layer another image still uses would vanish. A mirror's
+    # `ttl` is kindreg's instead: `kindreg cache prune` removes what was not read for that long,
+    # whole images, and garbage collection keeps every blob a kept image needs (core.mirrorstore).
+    doc: dict = {"remoteurl": reg.front.url if reg.front else reg.upstream, "ttl": PROXY_TTL_OFF}
     if reg.front:
         # The fill of the registry's own cache gives up after 5 minutes by default (distribution
         # 3.1 proxy.cachewritetimeout): a large layer on a slow link takes longer.
@@ -84,6 +87,8 @@ def proxy_section(reg: RegistryPlan) -> dict:
 
 
 CACHE_WRITE_TIMEOUT = "1h"
+# 0 starts no expiry scheduler (proxyregistry.go: a nil TTL is 7 days, a positive one that long).
+PROXY_TTL_OFF = 0
 
 # The mirror's upstream and name reach its entrypoint through the container's environment,
 # never pasted into the script: the script is the same text for every mirror.

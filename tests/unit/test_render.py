@@ -93,7 +93,9 @@ def test_registry_config_for_a_mirror():
     reg = plan_of("shared").mirrors[0]
     doc = yaml.safe_load(render.registry_config(reg))
     # Through its front cache, with time for a large layer to fill (distribution's default: 5 minutes).
-    assert doc["proxy"] == {"remoteurl": "http://lok8s-registry-io-docker-front:8080", "cachewritetimeout": "1h"}
+    # distribution's TTL off: it deletes a shared layer under another image (render.proxy_section).
+    assert doc["proxy"] == {"remoteurl": "http://lok8s-registry-io-docker-front:8080", "cachewritetimeout": "1h",
+                            "ttl": 0}
     assert reg.upstream == "https://registry-1.docker.io"
     assert doc["storage"]["filesystem"]["rootdirectory"] == "/var/lib/registry"
     assert doc["storage"]["delete"] == {"enabled": True}
@@ -104,13 +106,14 @@ def test_registry_config_for_a_mirror():
     assert cache_only["storage"]["maintenance"] == {"readonly": {"enabled": True}}
 
 
-def test_registry_config_with_tls_and_ttl():
+def test_registry_config_with_tls_and_a_ttl_kept_out_of_distribution():
     tls = yaml.safe_load(render.registry_config(plan_of("shared-tls").mirrors[0]))
     assert tls["http"]["addr"] == ":443"
     assert tls["http"]["tls"] == {"certificate": render.TLS_CERT, "key": render.TLS_KEY}
     gitlab = next(r for r in plan_of("ksail").registries if r.name == "gitlab")
+    assert gitlab.ttl == "168h"  # kindreg's prune age for it: distribution's TTL stays off
     assert yaml.safe_load(render.registry_config(gitlab))["proxy"] == {
-        "remoteurl": "http://ksail-project-network-registry-gitlab-front:8080", "ttl": "168h",
+        "remoteurl": "http://ksail-project-network-registry-gitlab-front:8080", "ttl": 0,
         "cachewritetimeout": "1h"}
 
 
@@ -118,7 +121,7 @@ def test_without_a_front_cache_the_registry_proxies_the_upstream_itself():
     cfg = config.SharedStackConfig.model_validate({"frontCache": {"enabled": False}})
     reg = plan.plan_shared(cfg, "shared").mirrors[0]
     assert reg.front is None
-    assert yaml.safe_load(render.registry_config(reg))["proxy"] == {"remoteurl": "https://registry-1.docker.io"}
+    assert yaml.safe_load(render.registry_config(reg))["proxy"] == {"remoteurl": "https://registry-1.docker.io", "ttl": 0}
 
 
 def test_the_front_cache_config_keeps_fetch_once():

@@ -29,7 +29,9 @@ from .core.errors import ConfigError, problem
 from .core.stacks import Plan
 from .adapters import pulumi as pulumi_engine
 from .core.vocabulary import Role
-from .ops import cache as cache_op, doctor as doctor_op, lifecycle, project, push as push_op, reconcile, routes
+from .core.quantity import QuantityError, duration_seconds, size_bytes
+from .ops import cache as cache_op, doctor as doctor_op, lifecycle, project, prune as prune_op, push as push_op
+from .ops import reconcile, routes
 from .ops import status as status_op
 from .ops import interrupt
 
@@ -343,17 +345,45 @@ def _json_file(path: Path) -> object:
         raise ValueError(f"{path}: {err.strerror or err}") from None
 
 
+CACHE_ACTIONS = ("add", "prune")
+
+
 def _cache_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--stack", required=True, help="the project stack whose cache registry receives the images")
-    p.add_argument("--parallel", type=int, default=1, metavar="N", help="copy N images at once")
-    p.add_argument("--insecure-source", action="store_true",
-                   help="source registries serve plain HTTP or an untrusted certificate")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="e.g. ghcr.io/org/app:1.2")
-    _project_dir(p)
+    actions = p.add_subparsers(dest="cache_action", required=True, metavar="{" + ",".join(CACHE_ACTIONS) + "}")
+    add = actions.add_parser("add", help="copy images, with this host's credentials, into a project's cache "
+                                         "registry (the default: `kindreg cache --stack S IMAGE...`)")
+    add.add_argument("--stack", required=True, help="the project stack whose cache registry receives the images")
+    add.add_argument("--parallel", type=int, default=1, metavar="N", help="copy N images at once")
+    add.add_argument("--insecure-source", action="store_true",
+                     help="source registries serve plain HTTP or an untrusted certificate")
+    add.add_argument("images", nargs="+", metavar="IMAGE", help="e.g. ghcr.io/org/app:1.2")
+    _project_dir(add)
+    prune = actions.add_parser(
+        "prune", help="free mirror disk now: remove whole images not read lately or past a size, keep every "
+                      "layer a kept image uses; each mirror pauses briefly (nodes pull upstream meanwhile)")
+    prune.add_argument("--stack", help="only the mirrors this stack owns (default: every stack's)")
+    prune.add_argument("--older-than", metavar="DURATION",
+                       help="remove images not read for this long, e.g. 7d or 36h (default: each mirror's ttl)")
+    prune.add_argument("--max-size", metavar="SIZE",
+                       help="then remove the least recently read until each mirror uses at most SIZE, e.g. 20GiB")
+    prune.add_argument("--dry-run", action="store_true", help="print what would go and what stays; change nothing")
+    _project_dir(prune)
 
 
-@command("cache", "copy images, with this host's credentials, into a project's cache registry", _cache_args)
+def cache_shorthand(argv: Sequence[str]) -> list[str]:
+    """`kindreg cache --stack S IMAGE...` (the form before subcommands) means `cache add`."""
+    argv = list(argv)
+    if argv[:1] == ["cache"] and len(argv) > 1 and argv[1] not in (*CACHE_ACTIONS, "-h", "--help"):
+        argv.insert(1, "add")
+    return argv
+
+
+@command("cache", "the images kindreg keeps: add to a project's cache registry, prune the mirrors", _cache_args)
 def cache(args: argparse.Namespace) -> int:
+    return cache_prune(args) if args.cache_action == "prune" else cache_add(args)
+
+
+def cache_add(args: argparse.Namespace) -> int:
     try:
         engine = engine_for(args.project_dir, [args.stack])
         engine.ping()
@@ -369,6 +399,41 @@ def cache(args: argparse.Namespace) -> int:
     results = cache_op.cache_images(args.images, host, tls, COPIER(ca), args.parallel, args.insecure_source)
     print(cache_op.summary(results))
     return EXIT_FAIL if any(r.outcome == "failed" for r in results) else EXIT_OK
+
+
+def _quantity(flag: str, text: Optional[str], parse: Callable[[str], float]) -> tuple[Optional[float], list]:
+    if text is None:
+        return None, []
+    try:
+        return parse(text), []
+    except QuantityError as err:
+        return None, [problem(flag, str(err), text)]
+
+
+def cache_prune(args: argparse.Namespace) -> int:
+    older, bad_age = _quantity("--older-than", args.older_than, duration_seconds)
+    most, bad_size = _quantity("--max-size", args.max_size, size_bytes)
+    names = project.names(args.project_dir)
+    if args.stack is not None and args.stack not in names:
+        bad_size.append(problem("--stack", f"is not a stack of {args.project_dir} (stacks: {', '.join(names)}); "
+                                           "name one of them", args.stack))
+    if bad_age or bad_size:
+        raise ConfigError("kindreg cache prune", bad_age + bad_size)
+    stacks = [args.stack] if args.stack else names
+    found = prune_op.targets([project.plan(args.project_dir, s) for s in names], args.stack)
+    if not found:
+        return fail(f"kindreg cache prune: {' and '.join(stacks)} own no mirrors; nothing to prune")
+    if older is None and most is None and not any(t.default_age for t in found):
+        print("no --older-than, --max-size or mirror ttl: only broken revisions are removed")
+    try:
+        engine = engine_for(args.project_dir, stacks)
+        engine.ping()
+        results = prune_op.prune(engine, found, lambda t: prune_op.policy(t, older, most), args.dry_run)
+    except EngineError as err:
+        return fail(f"kindreg cache prune: {err}")
+    for r in results:
+        print(f"{r.mirror}: {'ok' if r.done else 'FAILED'}: {r.detail}")
+    return EXIT_OK if all(r.done for r in results) else EXIT_FAIL
 
 
 def _push_args(p: argparse.ArgumentParser) -> None:
@@ -420,7 +485,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (_, add_args, help_text) in COMMANDS.items():
         add_args(sub.add_parser(name, help=help_text, description=help_text))
-    args = parser.parse_args(argv)
+    args = parser.parse_args(cache_shorthand(sys.argv[1:] if argv is None else argv))
     try:
         return COMMANDS[args.command][0](args)
     except ConfigError as err:

@@ -11,7 +11,8 @@ import json
 import os
 import re
 import subprocess
-from typing import Optional, Protocol, Sequence
+from datetime import datetime
+from typing import Mapping, Optional, Protocol, Sequence
 
 from kindreg.core.vocabulary import MANAGED_VALUE, Label, Role
 
@@ -63,6 +64,23 @@ class Engine(Protocol):
 
     def network_remove(self, network: str) -> None:
         """Remove a network with nothing attached."""
+
+    def stop(self, container: str) -> None:
+        """Stop a running container; its restart policy then leaves it stopped."""
+
+    def archive(self, container: str, path: str) -> Optional[bytes]:
+        """A tar of `path` inside the container (running or not); None when there is no such path."""
+
+    def put_archive(self, container: str, directory: str, tar: bytes) -> None:
+        """Unpack a tar into `directory` inside the container (into its volume where one is mounted)."""
+
+    def logs(self, container: str, since: Optional[float] = None) -> list[tuple[float, str]]:
+        """(time, line) of what the container wrote, from `since` (a Unix time) on."""
+
+    def run_once(self, image: str, argv: Sequence[str], *, name: str, volumes_from: str, entrypoint: str,
+                 env: Mapping[str, str], labels: Mapping[str, str]) -> tuple[int, str]:
+        """Run a container to its end and remove it; (exit code, output). `env` reaches it through
+        this process's environment, never the command line."""
 
 
 class DockerCli:
@@ -154,6 +172,50 @@ class DockerCli:
     def network_remove(self, network: str) -> None:
         self._run("network", "rm", network)
 
+    def stop(self, container: str) -> None:
+        self._run("stop", container)
+
+    def archive(self, container: str, path: str) -> Optional[bytes]:
+        out = self._bytes("cp", f"{container}:{path}", "-")
+        if out.returncode != 0:
+            err = out.stderr.decode(errors="replace")
+            if "Could not find the file" in err or "No such container:path" in err:
+                return None
+            raise EngineError(err.strip() or f"`docker cp {container}:{path} -` failed")
+        return out.stdout
+
+    def put_archive(self, container: str, directory: str, tar: bytes) -> None:
+        out = self._bytes("cp", "-", f"{container}:{directory}", stdin=tar)
+        if out.returncode != 0:
+            raise EngineError(out.stderr.decode(errors="replace").strip() or f"`docker cp - {container}:{directory}` failed")
+
+    def logs(self, container: str, since: Optional[float] = None) -> list[tuple[float, str]]:
+        args = ["logs", "--timestamps", *(["--since", f"{since:.3f}"] if since else []), container]
+        out = self._bytes(*args)
+        if out.returncode != 0:
+            raise _failed(subprocess.CompletedProcess(args, out.returncode, "", out.stderr.decode(errors="replace")), args)
+        return [entry for text in (out.stdout, out.stderr)
+                for line in text.decode(errors="replace").splitlines() if (entry := _timestamped(line))]
+
+    def run_once(self, image: str, argv: Sequence[str], *, name: str, volumes_from: str, entrypoint: str,
+                 env: Mapping[str, str], labels: Mapping[str, str]) -> tuple[int, str]:
+        # --rm is done by the daemon (AutoRemove): the container goes even if this process is killed.
+        flags = ["--rm", "--name", name, "--volumes-from", volumes_from, "--entrypoint", entrypoint,
+                 "--network", "none", *[f for k in env for f in ("-e", k)],
+                 *[f for k, v in labels.items() for f in ("--label", f"{k}={v}")]]
+        out = self._bytes("run", *flags, image, *argv, env_extra=env, timeout=3600)
+        return out.returncode, (out.stdout + out.stderr).decode(errors="replace")
+
+    def _bytes(self, *args: str, stdin: Optional[bytes] = None, env_extra: Mapping[str, str] = {},
+               timeout: float = 600) -> subprocess.CompletedProcess:
+        env = {**(self.env or os.environ), **env_extra} if env_extra else self.env
+        try:
+            return subprocess.run([self.docker, *args], input=stdin, capture_output=True, timeout=timeout, env=env)
+        except FileNotFoundError:
+            raise EngineError(f"the docker CLI ({self.docker}) is not on PATH; install Docker") from None
+        except subprocess.TimeoutExpired:
+            raise EngineError(f"`docker {' '.join(args[:2])}` did not answer within {timeout:.0f}s") from None
+
     def endpoint(self) -> str:
         host = (self.env or os.environ).get("DOCKER_HOST")
         if host:
@@ -191,6 +253,17 @@ def addresses(container: dict) -> dict[str, str]:
     """Network name -> the container's IPv4 address on it."""
     nets = (container.get("NetworkSettings") or {}).get("Networks") or {}
     return {name: info.get("IPAddress", "") for name, info in nets.items()}
+
+
+def _timestamped(line: str) -> Optional[tuple[float, str]]:
+    """`docker logs --timestamps` prefixes each line with RFC 3339 time in nanoseconds."""
+    stamp, _, text = line.partition(" ")
+    try:
+        # Python reads at most microseconds: the nanosecond digits past them are dropped.
+        head, _, frac = stamp.rstrip("Z").partition(".")
+        return datetime.fromisoformat(f"{head}.{(frac + '000000')[:6]}+00:00").timestamp(), text
+    except ValueError:
+        return None
 
 
 def _failed(out: subprocess.CompletedProcess, args: Sequence[str]) -> EngineError:

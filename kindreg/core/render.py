@@ -71,6 +71,11 @@ def registry_config(reg: RegistryPlan, cache_only: bool = False) -> str:
     return _yaml(doc)
 
 
+def gc_config() -> str:
+    """What `registry garbage-collect` needs of a mirror's config: its storage, nothing else."""
+    return _yaml({"version": 0.1, "storage": {"filesystem": {"rootdirectory": DATA_DIR}}})
+
+
 def proxy_section(reg: RegistryPlan) -> dict:
     """Where a mirror fetches from: its front cache when it has one, else the upstream itself."""
     # distribution's TTL stays off: when one repository's entry fires it deletes the blob's data

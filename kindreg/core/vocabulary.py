@@ -27,6 +27,7 @@ class Role(StrEnum):
 NETWORK_ROLE = "network"
 CERTS_ROLE = "containerd-certs"
 FRONT_ROLE = "front-cache"  # a mirror's nginx between its registry and the upstream
+PRUNE_ROLE = "prune"  # the one-shot container that collects a paused mirror's garbage
 
 
 class Scope(StrEnum):

@@ -266,7 +266,8 @@ def test_custom_mirrors_in_ksail_grammar(host):
     assert names == {"ksail-project-network-registry-build", "ksail-project-network-registry-cache",
                      *mirrors, *(m + "-front" for m in mirrors)}
     gitlab = next(c for c in run.of_type(CONTAINER) if c.inputs["name"].endswith("gitlab"))
-    assert yaml.safe_load(uploads(gitlab)[render.CONFIG_PATH]["content"])["proxy"]["ttl"] == "168h"
+    # The KSail ttl is kindreg's prune age; distribution's own expiry stays off (render.proxy_section).
+    assert yaml.safe_load(uploads(gitlab)[render.CONFIG_PATH]["content"])["proxy"]["ttl"] == 0
     assert not run.of_type("kindreg:cluster:KindCluster")  # nodes.enabled: false
     ghcr = next(c for c in run.of_type(CONTAINER) if c.inputs["name"].endswith("io-ghcr"))
     assert ghcr.inputs["envs"][2:] == ["REGISTRY_PROXY_USERNAME=octocat", "REGISTRY_PROXY_PASSWORD=ghp-from-env"]

@@ -148,3 +148,24 @@ def test_bin_kindreg_never_recreates_an_existing_environment(tmp_path):
     calls = log.read_text().splitlines()
     assert calls == [f"venv-python -m pip install -q --disable-pip-version-check -r {checkout}/requirements.txt",
                      "venv-python -m kindreg status", "venv-python -m kindreg status"]
+
+
+def test_cache_prune_refuses_bad_flags_naming_each_and_touches_no_engine():
+    # DOCKER_HOST points nowhere: a prune that got past its flags would fail otherwise, exit 1.
+    out = subprocess.run([sys.executable, "-m", "kindreg", "cache", "prune", "--older-than", "a week",
+                          "--max-size=-3GiB", "--stack", "nope", "--project-dir", str(ROOT)], cwd=ROOT,
+                         capture_output=True, text=True,
+                         env={"PYTHONPATH": str(ROOT), "DOCKER_HOST": "unix:///nonexistent.sock"})
+    assert out.returncode == 2, out.stderr
+    assert '--older-than: "a week" is not a duration; write it like "7d"' in out.stderr
+    assert '--max-size: "-3GiB" is not a size; write it like "20GiB"' in out.stderr
+    assert '--stack: "nope" is not a stack of' in out.stderr
+
+
+def test_cache_without_an_action_is_cache_add():
+    from kindreg import cli as cli_module
+    assert cli_module.cache_shorthand(["cache", "--stack", "dev", "ghcr.io/a:1"]) == [
+        "cache", "add", "--stack", "dev", "ghcr.io/a:1"]
+    assert cli_module.cache_shorthand(["cache", "prune", "--dry-run"]) == ["cache", "prune", "--dry-run"]
+    assert cli_module.cache_shorthand(["cache", "--help"]) == ["cache", "--help"]
+    assert cli_module.cache_shorthand(["status"]) == ["status"]

@@ -29,8 +29,10 @@ from .core.errors import ConfigError, problem
 from .core.stacks import Plan
 from .adapters import pulumi as pulumi_engine
 from .core.vocabulary import Role
-from .core.quantity import QuantityError, duration_seconds, size_bytes
-from .ops import cache as cache_op, doctor as doctor_op, lifecycle, project, prune as prune_op, push as push_op
+from .core.cachearchive import ArchiveError
+from .core.quantity import QuantityError, duration_seconds, human_bytes, size_bytes
+from .ops import archive as archive_op, cache as cache_op, doctor as doctor_op, lifecycle, project, prune as prune_op
+from .ops import push as push_op
 from .ops import reconcile, routes
 from .ops import status as status_op
 from .ops import interrupt
@@ -345,7 +347,7 @@ def _json_file(path: Path) -> object:
         raise ValueError(f"{path}: {err.strerror or err}") from None
 
 
-CACHE_ACTIONS = ("add", "prune")
+CACHE_ACTIONS = ("add", "prune", "save", "restore")
 
 
 def _cache_args(p: argparse.ArgumentParser) -> None:
@@ -368,6 +370,16 @@ def _cache_args(p: argparse.ArgumentParser) -> None:
                        help="then remove the least recently read until each mirror uses at most SIZE, e.g. 20GiB")
     prune.add_argument("--dry-run", action="store_true", help="print what would go and what stays; change nothing")
     _project_dir(prune)
+    save = actions.add_parser("save", help="write every mirror's content into one archive FILE (gzip tar with a "
+                                           "manifest), e.g. to warm a CI runner; the mirrors keep serving")
+    save.add_argument("file", type=Path, metavar="FILE")
+    save.add_argument("--stack", help="only the mirrors this stack owns (default: every stack's)")
+    _project_dir(save)
+    restore = actions.add_parser("restore", help="load an archive from `cache save` into the mirrors, up or not yet "
+                                                 "up; checks every digest first, refuses a damaged archive")
+    restore.add_argument("file", type=Path, metavar="FILE")
+    restore.add_argument("--stack", help="only the mirrors this stack owns (default: every stack's)")
+    _project_dir(restore)
 
 
 def cache_shorthand(argv: Sequence[str]) -> list[str]:
@@ -378,9 +390,10 @@ def cache_shorthand(argv: Sequence[str]) -> list[str]:
     return argv
 
 
-@command("cache", "the images kindreg keeps: add to a project's cache registry, prune the mirrors", _cache_args)
+@command("cache", "the images kindreg keeps: add to a project's cache registry; prune, save and restore the "
+                  "mirrors", _cache_args)
 def cache(args: argparse.Namespace) -> int:
-    return cache_prune(args) if args.cache_action == "prune" else cache_add(args)
+    return {"prune": cache_prune, "save": cache_save, "restore": cache_restore}.get(args.cache_action, cache_add)(args)
 
 
 def cache_add(args: argparse.Namespace) -> int:
@@ -410,19 +423,33 @@ def _quantity(flag: str, text: Optional[str], parse: Callable[[str], float]) -> 
         return None, [problem(flag, str(err), text)]
 
 
-def cache_prune(args: argparse.Namespace) -> int:
-    older, bad_age = _quantity("--older-than", args.older_than, duration_seconds)
-    most, bad_size = _quantity("--max-size", args.max_size, size_bytes)
+def _stack_problems(args: argparse.Namespace) -> list:
     names = project.names(args.project_dir)
     if args.stack is not None and args.stack not in names:
-        bad_size.append(problem("--stack", f"is not a stack of {args.project_dir} (stacks: {', '.join(names)}); "
-                                           "name one of them", args.stack))
-    if bad_age or bad_size:
-        raise ConfigError("kindreg cache prune", bad_age + bad_size)
+        return [problem("--stack", f"is not a stack of {args.project_dir} (stacks: {', '.join(names)}); "
+                                   "name one of them", args.stack)]
+    return []
+
+
+def _mirror_targets(args: argparse.Namespace) -> tuple[list[str], list]:
+    """The stacks the command acts on, and the mirrors they own (ConfigError when there are none)."""
+    names = project.names(args.project_dir)
     stacks = [args.stack] if args.stack else names
     found = prune_op.targets([project.plan(args.project_dir, s) for s in names], args.stack)
     if not found:
-        return fail(f"kindreg cache prune: {' and '.join(stacks)} own no mirrors; nothing to prune")
+        raise ConfigError(f"kindreg cache {args.cache_action}", [problem(
+            "--stack" if args.stack else "--project-dir", f"{' and '.join(stacks) or 'no stack'} own(s) no mirrors; "
+            "name a stack that has some (the shared stack, or a project with its own)")])
+    return stacks, found
+
+
+def cache_prune(args: argparse.Namespace) -> int:
+    older, bad_age = _quantity("--older-than", args.older_than, duration_seconds)
+    most, bad_size = _quantity("--max-size", args.max_size, size_bytes)
+    bad = bad_age + bad_size + _stack_problems(args)
+    if bad:
+        raise ConfigError("kindreg cache prune", bad)
+    stacks, found = _mirror_targets(args)
     if older is None and most is None and not any(t.default_age for t in found):
         print("no --older-than, --max-size or mirror ttl: only broken revisions are removed")
     try:
@@ -431,6 +458,50 @@ def cache_prune(args: argparse.Namespace) -> int:
         results = prune_op.prune(engine, found, lambda t: prune_op.policy(t, older, most), args.dry_run)
     except EngineError as err:
         return fail(f"kindreg cache prune: {err}")
+    for r in results:
+        print(f"{r.mirror}: {'ok' if r.done else 'FAILED'}: {r.detail}")
+    return EXIT_OK if all(r.done for r in results) else EXIT_FAIL
+
+
+def cache_save(args: argparse.Namespace) -> int:
+    bad = _stack_problems(args)
+    if not args.file.parent.is_dir():
+        bad.append(problem("FILE", f"is in {args.file.parent}, which is not a directory; create it or name another "
+                                   "place", str(args.file)))
+    if bad:
+        raise ConfigError("kindreg cache save", bad)
+    stacks, found = _mirror_targets(args)
+    try:
+        engine = engine_for(args.project_dir, stacks)
+        engine.ping()
+        saved = archive_op.save(engine, found, args.file)
+    except EngineError as err:
+        return fail(f"kindreg cache save: {err}; {args.file} is unchanged")
+    images = sum(len(e.images) for e in saved.manifest.mirrors.values())
+    print(f"saved {images} image(s) of {len(saved.manifest.mirrors)} mirror(s) in {saved.path} "
+          f"({human_bytes(saved.size)}); restore with `kindreg cache restore {saved.path}`")
+    return EXIT_OK
+
+
+def cache_restore(args: argparse.Namespace) -> int:
+    bad = _stack_problems(args)
+    if bad:
+        raise ConfigError("kindreg cache restore", bad)
+    stacks, found = _mirror_targets(args)
+    try:
+        manifest = archive_op.verify(args.file)
+        engine = engine_for(args.project_dir, stacks)
+        engine.ping()
+    except ArchiveError as err:
+        return fail(f"kindreg cache restore: {args.file} {err}; nothing was changed", EXIT_CONFIG)
+    except EngineError as err:
+        return fail(f"kindreg cache restore: {err}; nothing was changed")
+    try:
+        results = archive_op.restore(engine, found, args.file, manifest)
+    except ArchiveError as err:  # the file changed since it was checked
+        return fail(f"kindreg cache restore: {args.file} {err}; nothing was placed", EXIT_CONFIG)
+    except EngineError as err:
+        return fail(f"kindreg cache restore: {err}; run it again to finish (what is placed is whole)")
     for r in results:
         print(f"{r.mirror}: {'ok' if r.done else 'FAILED'}: {r.detail}")
     return EXIT_OK if all(r.done for r in results) else EXIT_FAIL

@@ -12,7 +12,8 @@ import os
 import re
 import subprocess
 from datetime import datetime
-from typing import Mapping, Optional, Protocol, Sequence
+import contextlib
+from typing import IO, ContextManager, Iterator, Mapping, Optional, Protocol, Sequence
 
 from kindreg.core.vocabulary import MANAGED_VALUE, Label, Role
 
@@ -81,6 +82,22 @@ class Engine(Protocol):
                  env: Mapping[str, str], labels: Mapping[str, str]) -> tuple[int, str]:
         """Run a container to its end and remove it; (exit code, output). `env` reaches it through
         this process's environment, never the command line."""
+
+    def read_tar(self, container: str, path: str) -> ContextManager[IO[bytes]]:
+        """A stream of the tar of `path` inside the container, for content too big to hold."""
+
+    def write_tar(self, container: str, directory: str) -> ContextManager[IO[bytes]]:
+        """A stream a tar is written into, unpacked into `directory` inside the container."""
+
+    def volume_create(self, name: str, labels: Mapping[str, str]) -> None:
+        """Create a volume; an existing one of that name is left as it is (Docker hands it back)."""
+
+    def create(self, image: str, argv: Sequence[str], *, name: str, mounts: Mapping[str, str], entrypoint: str,
+               labels: Mapping[str, str]) -> None:
+        """Create (not start) a container that removes itself once it has run; `mounts`: volume -> path."""
+
+    def start_attached(self, container: str) -> tuple[int, str]:
+        """Start a created container and wait for its end; (exit code, output)."""
 
 
 class DockerCli:
@@ -204,6 +221,50 @@ class DockerCli:
                  "--network", "none", *[f for k in env for f in ("-e", k)],
                  *[f for k, v in labels.items() for f in ("--label", f"{k}={v}")]]
         out = self._bytes("run", *flags, image, *argv, env_extra=env, timeout=3600)
+        return out.returncode, (out.stdout + out.stderr).decode(errors="replace")
+
+    @contextlib.contextmanager
+    def read_tar(self, container: str, path: str) -> Iterator[IO[bytes]]:
+        with self._stream("cp", f"{container}:{path}", "-", reading=True) as out:
+            yield out
+
+    @contextlib.contextmanager
+    def write_tar(self, container: str, directory: str) -> Iterator[IO[bytes]]:
+        with self._stream("cp", "-", f"{container}:{directory}", reading=False) as into:
+            yield into
+
+    @contextlib.contextmanager
+    def _stream(self, *args: str, reading: bool) -> Iterator[IO[bytes]]:
+        try:
+            proc = subprocess.Popen([self.docker, *args], env=self.env, stderr=subprocess.PIPE,
+                                    stdout=subprocess.PIPE if reading else subprocess.DEVNULL,
+                                    stdin=None if reading else subprocess.PIPE)
+        except FileNotFoundError:
+            raise EngineError(f"the docker CLI ({self.docker}) is not on PATH; install Docker") from None
+        pipe = proc.stdout if reading else proc.stdin
+        try:
+            yield pipe
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            pipe.close()
+        err = proc.stderr.read().decode(errors="replace")
+        if proc.wait() != 0:
+            raise EngineError(err.strip() or f"`docker {' '.join(args)}` failed")
+
+    def volume_create(self, name: str, labels: Mapping[str, str]) -> None:
+        self._run("volume", "create", *[f for k, v in labels.items() for f in ("--label", f"{k}={v}")], name)
+
+    def create(self, image: str, argv: Sequence[str], *, name: str, mounts: Mapping[str, str], entrypoint: str,
+               labels: Mapping[str, str]) -> None:
+        self._run("create", "--rm", "--name", name, "--network", "none", "--entrypoint", entrypoint,
+                  *[f for vol, path in mounts.items() for f in ("--mount", f"type=volume,source={vol},target={path}")],
+                  *[f for k, v in labels.items() for f in ("--label", f"{k}={v}")], image, *argv)
+
+    def start_attached(self, container: str) -> tuple[int, str]:
+        out = self._bytes("start", "--attach", container, timeout=3600)
         return out.returncode, (out.stdout + out.stderr).decode(errors="replace")
 
     def _bytes(self, *args: str, stdin: Optional[bytes] = None, env_extra: Mapping[str, str] = {},

@@ -28,6 +28,7 @@ NETWORK_ROLE = "network"
 CERTS_ROLE = "containerd-certs"
 FRONT_ROLE = "front-cache"  # a mirror's nginx between its registry and the upstream
 PRUNE_ROLE = "prune"  # the one-shot container that collects a paused mirror's garbage
+RESTORE_ROLE = "restore"  # the one-shot container that places a restored archive in a mirror's volume
 
 
 class Scope(StrEnum):

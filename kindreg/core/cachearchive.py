@@ -2,8 +2,8 @@
 the checks that make a restore refuse anything it could not serve whole.
 
 One gzip-compressed tar:
-  mirrors/<mirror>/docker/registry/v2/...   each mirror's storage as distribution lays it out
-                                            (blobs by digest, repository links), no uploads
+  mirrors/<stack>/<mirror>/docker/registry/v2/...   each mirror's storage as distribution lays
+                                            it out (blobs by digest, repository links), no uploads
   kindreg-cache.json                        the manifest, last: what each mirror holds
 
 A restore reads the archive twice: first every member is checked (names inside the layout, plain
@@ -26,7 +26,7 @@ MIRRORS_DIR = "mirrors"
 # What a mirror's storage holds that is not worth keeping: unfinished uploads (a proxy's fills
 # in flight) and distribution's expiry schedule (kindreg runs its mirrors with it off).
 SKIPPED_RE = re.compile(r"(^|/)_uploads(/|$)|^scheduler-state\.json$")
-MEMBER_RE = re.compile(r"^mirrors/(?P<mirror>[a-z0-9][a-z0-9-]*)/(?P<rest>docker(/registry(/v2(/[A-Za-z0-9._/:-]+)?)?)?"
+MEMBER_RE = re.compile(r"^mirrors/(?P<mirror>[A-Za-z0-9_][A-Za-z0-9_.-]*/[a-z0-9][a-z0-9-]*)/(?P<rest>docker(/registry(/v2(/[A-Za-z0-9._/:-]+)?)?)?"
                        r"|kindreg-reads\.json)$")
 BLOB_RE = re.compile(r"^docker/registry/v2/blobs/sha256/(?P<pre>[0-9a-f]{2})/(?P<hex>[0-9a-f]{64})/data$")
 
@@ -35,8 +35,14 @@ class ArchiveError(ValueError):
     """The archive cannot be restored; the message says why and what to do."""
 
 
-def member_name(mirror: str, rest: str) -> str:
-    return f"{MIRRORS_DIR}/{mirror}/{rest}"
+def mirror_key(stack: str, mirror: str) -> str:
+    """How the archive names a mirror: its stack and its name (a project's own mirrors may share
+    the shared stack's names)."""
+    return f"{stack}/{mirror}"
+
+
+def member_name(key: str, rest: str) -> str:
+    return f"{MIRRORS_DIR}/{key}/{rest}"
 
 
 def keep(rest: str) -> bool:
@@ -50,10 +56,10 @@ def blob_digest(rest: str) -> Optional[str]:
 
 
 def split_member(name: str) -> tuple[str, str]:
-    """(mirror, path under its rootdirectory) of a member, or ArchiveError when the name leaves the
+    """(mirror key, path under its rootdirectory) of a member, or ArchiveError when the name leaves the
     layout (an absolute path, "..", anything but a mirror's storage)."""
     m = MEMBER_RE.match(name.rstrip("/"))
-    if not m or ".." in name.split("/"):
+    if not m or any(part in ("..", ".") for part in name.split("/")):
         raise ArchiveError(f"holds {name!r}, which is not part of a mirror's storage; it was not written by "
                            "`kindreg cache save`")
     return m.group("mirror"), m.group("rest")

@@ -79,16 +79,23 @@ class Saved:
 def save(engine: Engine, found: Sequence[Target], path: Path, out: Out = print,
          now: Callable[[], float] = time.time) -> Saved:
     containers = {c.get("Name", "").lstrip("/"): c for c in engine.containers()}
-    missing = [t.plan.container for t in found if not (c := containers.get(t.plan.container)) or not running(c)]
-    if missing:
-        raise EngineError(f"not running: {', '.join(missing)}; run `kindreg up` first (save reads the running mirrors)")
+    stopped = [t.plan.container for t in found if (c := containers.get(t.plan.container)) and not running(c)]
+    if stopped:
+        raise EngineError(f"stopped: {', '.join(stopped)}; run `kindreg up` first (save reads the running mirrors)")
+    absent = sorted({t.plan.owner for t in found if t.plan.container not in containers})
+    if absent:
+        out(f"stack(s) {', '.join(absent)} not up here: their mirrors are not saved")
+    found = [t for t in found if t.plan.container in containers]
+    if not found:
+        raise EngineError("no mirror of these stacks is up; run `kindreg up` first")
     partial = path.with_name(path.name + ".partial")
     entries, skipped = {}, {}
     try:
         with open(partial, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1) as gz, \
                 tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT) as tar:
             for t in found:
-                entries[t.plan.name], skipped[t.plan.name] = _save_mirror(engine, t, tar, out)
+                key = ca.mirror_key(t.plan.owner, t.plan.name)
+                entries[key], skipped[key] = _save_mirror(engine, t, tar, out)
             manifest = ca.ArchiveManifest(entries, now(), skipped={k: tuple(v) for k, v in skipped.items()})
             _add_bytes(tar, ca.MANIFEST_NAME, json.dumps(manifest.document(), indent=1).encode())
             raw.flush()
@@ -113,10 +120,10 @@ def _save_mirror(engine: Engine, t: Target, tar: tarfile.TarFile, out: Out) -> t
         with tarfile.open(fileobj=io.BytesIO(ledger)) as lt:
             member = next((m for m in lt if m.isfile()), None)
             if member:
-                _add_bytes(tar, ca.member_name(t.plan.name, store_reader.LEDGER), lt.extractfile(member).read())
+                _add_bytes(tar, ca.member_name(_key(t), store_reader.LEDGER), lt.extractfile(member).read())
     whole = _whole(seen, blobs)
     entry = ca.MirrorEntry(t.plan.upstream, t.plan.host, blobs, tuple(sorted(i.name for i in whole)))
-    out(f"{t.plan.name}: {len(entry.images)} image(s), {len(blobs)} blob(s), {human_bytes(sum(blobs.values()))}"
+    out(f"{_key(t)}: {len(entry.images)} image(s), {len(blobs)} blob(s), {human_bytes(sum(blobs.values()))}"
         + (f"; {len(bad)} blob(s) left out (being written or damaged)" if bad else ""))
     return entry, bad
 
@@ -129,18 +136,22 @@ def _copy_storage(engine: Engine, t: Target, tar: tarfile.TarFile, blobs: dict[s
             if not ca.keep(member.name) or not (member.isfile() or member.isdir()):
                 continue
             if member.isdir():
-                _add_dir(tar, ca.member_name(t.plan.name, member.name))
+                _add_dir(tar, ca.member_name(_key(t), member.name))
                 continue
             digest = ca.blob_digest(member.name)
             with _spooled(source.extractfile(member)) as (data, size, sha):
                 if digest and sha != digest:
                     bad.append(digest)  # being written, or damaged: left out
                     continue
-                info = tarfile.TarInfo(ca.member_name(t.plan.name, member.name))
+                info = tarfile.TarInfo(ca.member_name(_key(t), member.name))
                 info.size, info.mtime, info.mode = size, member.mtime, 0o644
                 tar.addfile(info, data)
                 if digest:
                     blobs[digest] = size
+
+
+def _key(t: Target) -> str:
+    return ca.mirror_key(t.plan.owner, t.plan.name)
 
 
 def _whole(seen: ms.SeenStore, blobs: dict[str, int]) -> list[ms.Image]:
@@ -251,12 +262,12 @@ class Restored:
 def restore(engine: Engine, found: Sequence[Target], path: Path, manifest: Optional[ca.ArchiveManifest] = None,
             out: Out = print) -> list[Restored]:
     manifest = manifest or verify(path)
-    by_name = {t.plan.name: t for t in found}
+    by_name = {_key(t): t for t in found}
     targets, results = [], []
     for name, entry in sorted(manifest.mirrors.items()):
         t = by_name.get(name)
         if t is None:
-            results.append(Restored(name, True, "skipped: no stack here has this mirror"))
+            results.append(Restored(name, True, "skipped: no stack here (of those asked) has this mirror"))
         elif not entry.blobs:
             results.append(Restored(name, True, "nothing saved for it"))
         elif entry.host != t.plan.host:
@@ -271,7 +282,7 @@ def restore(engine: Engine, found: Sequence[Target], path: Path, manifest: Optio
     for t in targets:
         if t.plan.volume not in volumes:
             engine.volume_create(t.plan.volume, render.volume_labels(t.plan))
-        helpers[t.plan.name] = _helper(engine, t, containers, stage)
+        helpers[_key(t)] = _helper(engine, t, containers, stage)
     with contextlib.ExitStack() as streams, _members(path) as members:
         into = {n: tarfile.open(fileobj=streams.enter_context(engine.write_tar(h, render.DATA_DIR)), mode="w|")
                 for n, h in helpers.items()}
@@ -296,10 +307,10 @@ def restore(engine: Engine, found: Sequence[Target], path: Path, manifest: Optio
         for t in into.values():
             t.close()
     for t in targets:
-        code, text = engine.start_attached(helpers[t.plan.name])
+        code, text = engine.start_attached(helpers[_key(t)])
         last = text.strip().splitlines()[-1] if text.strip() else ""
-        entry = manifest.mirrors[t.plan.name]
-        results.append(Restored(t.plan.name, code == 0, f"{len(entry.images)} image(s), {last}" if code == 0
+        entry = manifest.mirrors[_key(t)]
+        results.append(Restored(_key(t), code == 0, f"{len(entry.images)} image(s), {last}" if code == 0
                                 else f"placing the content failed (exit {code}): {last}"))
     return results
 

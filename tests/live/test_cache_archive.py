@@ -68,7 +68,7 @@ def test_save_then_restore_into_a_machine_not_up_yet(live, world, upstream, tmp_
     entries = members(archive)
     assert entries[-1][0].name == ca.MANIFEST_NAME
     manifest = json.loads(entries[-1][1])
-    assert manifest["mirrors"]["io-docker"]["images"] == ["library/alpha:1", "library/beta:1"]
+    assert manifest["mirrors"]["shared/io-docker"]["images"] == ["library/alpha:1", "library/beta:1"]
     assert not any("_uploads" in m.name for m, _ in entries)
 
     refused_before = _refusals(live, entries, tmp_path, client)
@@ -82,11 +82,11 @@ def test_save_then_restore_into_a_machine_not_up_yet(live, world, upstream, tmp_
     try:
         restored = cache(live, "restore", str(archive))
         assert restored.returncode == 0, restored.stdout + restored.stderr
-        assert "io-docker: ok: 2 image(s), placed" in restored.stdout, restored.stdout
+        assert "shared/io-docker: ok: 2 image(s), placed" in restored.stdout, restored.stdout
         labels = client.volumes.get(out["shared"]["mirrors"][0]["volume"]).attrs["Labels"]
         assert labels["kindreg.managed"] == "true" and labels["kindreg.stack"] == "shared"
         again = cache(live, "restore", str(archive))
-        assert again.returncode == 0 and "io-docker: ok: 2 image(s), placed 0 file(s)" in again.stdout, again.stdout
+        assert again.returncode == 0 and "shared/io-docker: ok: 2 image(s), placed 0 file(s)" in again.stdout, again.stdout
 
         _resumes_a_killed_restore(live, client, out["shared"]["mirrors"][0], archive, entries)
 
@@ -127,7 +127,7 @@ def _refusals(live, entries, tmp_path, client) -> bool:
     raw = (tmp_path / "whole.tgz").read_bytes()
     (tmp_path / "short.tgz").write_bytes(raw[: len(raw) // 2])
     escape = list(entries)
-    escape.insert(0, (tarfile.TarInfo("mirrors/io-docker/../../etc/passwd"), b"x"))
+    escape.insert(0, (tarfile.TarInfo("mirrors/shared/io-docker/../../etc/passwd"), b"x"))
     write(tmp_path / "escape.tgz", escape)
     before = {c.name for c in client.containers.list(all=True)}
     for name, words in (("damaged", "does not match its digest"), ("foreign", "layout"),
@@ -167,7 +167,7 @@ def _resumes_a_killed_restore(live, client, mirror: dict, archive, entries) -> N
                                      labels={"kindreg.managed": "true", "kindreg.role": "restore",
                                              **ownership.labels()})
     out = cache(live, "restore", str(archive))
-    assert out.returncode == 0 and "io-docker: ok: 2 image(s), placed 1 file(s)" in out.stdout, out.stdout + out.stderr
+    assert out.returncode == 0 and "shared/io-docker: ok: 2 image(s), placed 1 file(s)" in out.stdout, out.stdout + out.stderr
     with pytest.raises(docker.errors.NotFound):
         stale.reload()
     check = client.containers.run(live.images[0], entrypoint=["sh", "-c", 'sha256sum "$1"; ls -a', "x"], command=[rest],

@@ -89,3 +89,22 @@ def test_the_plan_diff_step_runs_as_written(tmp_path):
             "tls false -> true, port 80 -> 443") in report
     assert "stack alt:\n  no changes" in report and "stack shared:\n  no changes" in report
     assert (runner / "summary").read_text() == report
+
+
+WARM = ROOT / ".github" / "workflows" / "warm-mirrors.yml"
+
+
+def test_the_warm_mirrors_workflow_is_actionlint_clean():
+    assert actionlint(WARM) == []
+
+
+def test_the_warm_mirrors_workflow_restores_before_up_and_saves_only_when_the_key_missed():
+    names = [s.get("name", s.get("uses")) for s in yaml.safe_load(WARM.read_text())["jobs"]["kind"]["steps"]]
+    order = ["Restore the archive", "Restore the mirrors", "Bring up the mirrors and the project",
+             "Pull the images through the mirrors", "Save the mirrors", "Save the archive"]
+    assert [n for n in names if n in order] == order
+    by_name = {s.get("name"): s for s in yaml.safe_load(WARM.read_text())["jobs"]["kind"]["steps"]}
+    assert by_name["Restore the archive"]["uses"].startswith("actions/cache/restore@")
+    assert by_name["Save the archive"]["uses"].startswith("actions/cache/save@")
+    assert by_name["Save the mirrors"]["if"] == by_name["Save the archive"]["if"] == \
+        "steps.cache.outputs.cache-hit != 'true'"

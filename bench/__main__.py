@@ -9,11 +9,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import coldwarm, engine_ops, program_cost, report, sharing
+from bench import cirestore, coldwarm, engine_ops, program_cost, report, sharing
 from bench.common import Upstream, make_bench
 
 RESULTS = Path(__file__).parent / "results.json"
-ALL = ["sharing", "cold_warm", "concurrent", "program_cost", "engine"]
+ALL = ["sharing", "cold_warm", "concurrent", "ci_restore", "program_cost", "engine"]
 
 
 def main() -> int:
@@ -30,7 +30,7 @@ def main() -> int:
         results.append(program_cost.profile())
     if "engine" in only:
         results += engine_ops.measure(runs=args.runs)
-    if only & {"sharing", "cold_warm", "concurrent"}:
+    if only & {"sharing", "cold_warm", "concurrent", "ci_restore"}:
         workdir = Path(tempfile.mkdtemp(prefix="kindreg-bench-"))
         bench = make_bench(workdir)
         # Sharing is about bytes, not time: an unshaped link keeps it quick.
@@ -43,7 +43,7 @@ def main() -> int:
             finally:
                 bench.destroy_all()
                 upstream.close()
-        if only & {"cold_warm", "concurrent"}:
+        if only & {"cold_warm", "concurrent", "ci_restore"}:
             upstream = Upstream(workdir / "slow", rate=args.rate)
             try:
                 for name, layers in sharing.IMAGE_SET.items():
@@ -53,6 +53,8 @@ def main() -> int:
                     results += [cold_warm, coldwarm.warm_pull(cold_warm)]
                 if "concurrent" in only:
                     results += coldwarm.measure_concurrent(bench, upstream, runs=args.runs)
+                if "ci_restore" in only:
+                    results.append(cirestore.measure(bench, upstream, runs=args.runs))
             finally:
                 bench.destroy_all()
                 upstream.close()

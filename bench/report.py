@@ -71,6 +71,20 @@ def table_lines(document: dict) -> list[str]:
         out.append(f"  where the time goes at {r['params']['mirrors']} mirrors (share of self time): " +
                    ", ".join(f"{k} {v:.1%}" for k, v in r["shares"].items()))
     out += _engine(by)
+    out += _ci_restore(by)
+    return out
+
+
+def _ci_restore(by: dict) -> list[str]:
+    out = []
+    for r in by.get("ci-restore", []):
+        out.append(f"6. A CI runner started warm ({r['params']['images']} images, "
+                   f"{_mib(r['params']['image_set_bytes'])} MiB; median of {r['params']['runs']} runs)")
+        out += table([("cold pull s", "save s", "restore s", "restore / cold pull", "pull after restore s",
+                       "upstream bytes after restore", "archive MiB"),
+                      (f"{r['coldPullSeconds']:.2f}", f"{r['saveSeconds']:.2f}", f"{r['restoreSeconds']:.2f}",
+                       f"{r['restoreToColdPullRatio']:.3f}", f"{r['pullAfterRestoreSeconds']:.2f}",
+                       str(r["upstreamBytesAfterRestore"]), _mib(r["archiveBytes"]))])
     return out
 
 

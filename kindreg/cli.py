@@ -10,6 +10,7 @@ wrong (Docker unreachable, ...), 2 invalid configuration or usage.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -443,6 +444,15 @@ def _mirror_targets(args: argparse.Namespace) -> tuple[list[str], list]:
     return stacks, found
 
 
+def _owners_locked(args: argparse.Namespace, found: Sequence) -> contextlib.ExitStack:
+    """The locks `up` and `down` take, on every stack owning one of the mirrors: a prune or a
+    restore never runs while the engine changes those containers (and waits, saying so)."""
+    locks = contextlib.ExitStack()
+    for owner in sorted({t.plan.owner for t in found}):
+        locks.enter_context(pulumi_engine.stack_lock(args.project_dir, os.environ, owner, print))
+    return locks
+
+
 def cache_prune(args: argparse.Namespace) -> int:
     older, bad_age = _quantity("--older-than", args.older_than, duration_seconds)
     most, bad_size = _quantity("--max-size", args.max_size, size_bytes)
@@ -455,7 +465,8 @@ def cache_prune(args: argparse.Namespace) -> int:
     try:
         engine = engine_for(args.project_dir, stacks)
         engine.ping()
-        results = prune_op.prune(engine, found, lambda t: prune_op.policy(t, older, most), args.dry_run)
+        with _owners_locked(args, found):
+            results = prune_op.prune(engine, found, lambda t: prune_op.policy(t, older, most), args.dry_run)
     except EngineError as err:
         return fail(f"kindreg cache prune: {err}")
     for r in results:
@@ -497,7 +508,8 @@ def cache_restore(args: argparse.Namespace) -> int:
     except EngineError as err:
         return fail(f"kindreg cache restore: {err}; nothing was changed")
     try:
-        results = archive_op.restore(engine, found, args.file, manifest)
+        with _owners_locked(args, found):
+            results = archive_op.restore(engine, found, args.file, manifest)
     except ArchiveError as err:  # the file changed since it was checked
         return fail(f"kindreg cache restore: {args.file} {err}; nothing was placed", EXIT_CONFIG)
     except EngineError as err:

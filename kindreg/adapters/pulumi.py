@@ -222,12 +222,7 @@ class Engine:
 
     def exclusive(self, name: str, out: Callable[[str], None]):
         """This machine's lock on the stack (kindreg.adapters.machinelock), for a `with` block."""
-        from . import machinelock
-        backend = backend_url(self.project_dir, self.env) or "pulumi-login"
-        directory = file_backend_dir(backend)
-        key = str(directory.resolve()) if directory else backend
-        path = machinelock.lock_path(cache_dir(self.env) / "locks", key, project_name(self.project_dir), name)
-        return machinelock.exclusive(path, f"stack {name}", out)
+        return stack_lock(self.project_dir, self.env, name, out)
 
     # -------------------------------------------------------------- what the state records
     def recorded(self, name: str) -> Recorded:
@@ -338,6 +333,17 @@ def _engine_error(err: Exception) -> str:
 
 
 # ---------------------------------------------------------------- the file backend's layout
+
+def stack_lock(project_dir: Path, env: Mapping[str, str], name: str, out: Callable[[str], None]):
+    """This machine's lock on a stack, for a `with` block: what `up` and `down` hold, and the
+    commands that stop or change its containers outside the engine (`cache prune`, `restore`)."""
+    from . import machinelock
+    backend = backend_url(project_dir, env) or "pulumi-login"
+    directory = file_backend_dir(backend)
+    key = str(directory.resolve()) if directory else backend
+    path = machinelock.lock_path(cache_dir(env) / "locks", key, project_name(project_dir), name)
+    return machinelock.exclusive(path, f"stack {name}", out)
+
 
 def project_name(project_dir: Path) -> str:
     import yaml

@@ -169,3 +169,45 @@ def test_cache_without_an_action_is_cache_add():
     assert cli_module.cache_shorthand(["cache", "prune", "--dry-run"]) == ["cache", "prune", "--dry-run"]
     assert cli_module.cache_shorthand(["cache", "--help"]) == ["cache", "--help"]
     assert cli_module.cache_shorthand(["status"]) == ["status"]
+
+
+def test_cache_prune_and_restore_hold_the_lock_up_holds_on_the_mirrors_stack(tmp_path, monkeypatch):
+    """While a prune or a restore changes the shared stack's containers, an `up` of that stack
+    waits: both take this machine's lock on it (adapters.machinelock)."""
+    import fcntl
+    import os
+
+    from kindreg import cli as cli_module
+    from kindreg.adapters import pulumi as pulumi_adapter
+    from kindreg.ops import archive, prune
+    from tests.fake_engine import FakeEngine
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(cli_module, "ENGINE", FakeEngine)
+    lock = {}
+    real = pulumi_adapter.stack_lock
+
+    def spy(project_dir, env, name, out):
+        lock.setdefault("names", []).append(name)
+        held = real(project_dir, env, name, out)
+        lock["dir"] = tmp_path / "cache"
+        return held
+
+    def held_now() -> bool:
+        for path in (tmp_path / "cache").rglob("*.lock"):
+            fd = os.open(path, os.O_RDWR)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            finally:
+                os.close(fd)
+        return False
+
+    monkeypatch.setattr(pulumi_adapter, "stack_lock", spy)
+    monkeypatch.setattr(prune, "prune", lambda *a, **k: [prune.Outcome("io-docker", None, held_now(), "x")])
+    monkeypatch.setattr(archive, "verify", lambda path: None)
+    monkeypatch.setattr(archive, "restore", lambda *a, **k: [archive.Restored("shared/io-docker", held_now(), "x")])
+    assert cli_module.main(["cache", "prune", "--stack", "shared", "--project-dir", str(ROOT)]) == 0
+    assert cli_module.main(["cache", "restore", str(tmp_path / "f"), "--stack", "shared",
+                            "--project-dir", str(ROOT)]) == 0
+    assert lock["names"] == ["shared", "shared"] and not held_now()

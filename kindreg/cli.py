@@ -397,10 +397,23 @@ def cache(args: argparse.Namespace) -> int:
     return {"prune": cache_prune, "save": cache_save, "restore": cache_restore}.get(args.cache_action, cache_add)(args)
 
 
+def _reached(project_dir: Path, stacks: Sequence[str]) -> Engine:
+    """The stacks' engine, asked once: EngineError when it does not answer."""
+    engine = engine_for(project_dir, stacks)
+    engine.ping()
+    return engine
+
+
+def _report(results: Sequence) -> int:
+    """One line per mirror (`mirror`, `done`, `detail`); exit 0 only when every one is done."""
+    for r in results:
+        print(f"{r.mirror}: {'ok' if r.done else 'FAILED'}: {r.detail}")
+    return EXIT_OK if all(r.done for r in results) else EXIT_FAIL
+
+
 def cache_add(args: argparse.Namespace) -> int:
     try:
-        engine = engine_for(args.project_dir, [args.stack])
-        engine.ping()
+        engine = _reached(args.project_dir, [args.stack])
         registry = cache_op.cache_registry(engine, args.stack, ROUTES(engine))
     except EngineError as err:
         return fail(f"kindreg cache: {err}")
@@ -463,15 +476,12 @@ def cache_prune(args: argparse.Namespace) -> int:
     if older is None and most is None and not any(t.default_age for t in found):
         print("no --older-than, --max-size or mirror ttl: only broken revisions are removed")
     try:
-        engine = engine_for(args.project_dir, stacks)
-        engine.ping()
+        engine = _reached(args.project_dir, stacks)
         with _owners_locked(args, found):
             results = prune_op.prune(engine, found, lambda t: prune_op.policy(t, older, most), args.dry_run)
     except EngineError as err:
         return fail(f"kindreg cache prune: {err}")
-    for r in results:
-        print(f"{r.mirror}: {'ok' if r.done else 'FAILED'}: {r.detail}")
-    return EXIT_OK if all(r.done for r in results) else EXIT_FAIL
+    return _report(results)
 
 
 def cache_save(args: argparse.Namespace) -> int:
@@ -483,9 +493,7 @@ def cache_save(args: argparse.Namespace) -> int:
         raise ConfigError("kindreg cache save", bad)
     stacks, found = _mirror_targets(args)
     try:
-        engine = engine_for(args.project_dir, stacks)
-        engine.ping()
-        saved = archive_op.save(engine, found, args.file)
+        saved = archive_op.save(_reached(args.project_dir, stacks), found, args.file)
     except EngineError as err:
         return fail(f"kindreg cache save: {err}; {args.file} is unchanged")
     images = sum(len(e.images) for e in saved.manifest.mirrors.values())
@@ -501,8 +509,7 @@ def cache_restore(args: argparse.Namespace) -> int:
     stacks, found = _mirror_targets(args)
     try:
         manifest = archive_op.verify(args.file)
-        engine = engine_for(args.project_dir, stacks)
-        engine.ping()
+        engine = _reached(args.project_dir, stacks)
     except ArchiveError as err:
         return fail(f"kindreg cache restore: {args.file} {err}; nothing was changed", EXIT_CONFIG)
     except EngineError as err:
@@ -514,9 +521,7 @@ def cache_restore(args: argparse.Namespace) -> int:
         return fail(f"kindreg cache restore: {args.file} {err}; nothing was placed", EXIT_CONFIG)
     except EngineError as err:
         return fail(f"kindreg cache restore: {err}; run it again to finish (what is placed is whole)")
-    for r in results:
-        print(f"{r.mirror}: {'ok' if r.done else 'FAILED'}: {r.detail}")
-    return EXIT_OK if all(r.done for r in results) else EXIT_FAIL
+    return _report(results)
 
 
 def _push_args(p: argparse.ArgumentParser) -> None:

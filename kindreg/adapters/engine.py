@@ -11,8 +11,8 @@ import json
 import os
 import re
 import subprocess
-from datetime import datetime
 import contextlib
+from datetime import datetime
 from typing import IO, ContextManager, Iterator, Mapping, Optional, Protocol, Sequence
 
 from kindreg.core.vocabulary import MANAGED_VALUE, Label, Role
@@ -111,7 +111,7 @@ class DockerCli:
         try:
             out = subprocess.run([self.docker, *args], capture_output=True, text=True, timeout=60, env=self.env)
         except FileNotFoundError:
-            raise EngineError(f"the docker CLI ({self.docker}) is not on PATH; install Docker") from None
+            raise self._no_cli() from None
         except subprocess.TimeoutExpired:
             raise EngineError(f"`docker {' '.join(args)}` did not answer within 60s") from None
         if check and out.returncode != 0:
@@ -207,10 +207,9 @@ class DockerCli:
             raise EngineError(out.stderr.decode(errors="replace").strip() or f"`docker cp - {container}:{directory}` failed")
 
     def logs(self, container: str, since: Optional[float] = None) -> list[tuple[float, str]]:
-        args = ["logs", "--timestamps", *(["--since", f"{since:.3f}"] if since else []), container]
-        out = self._bytes(*args)
+        out = self._bytes("logs", "--timestamps", *(["--since", f"{since:.3f}"] if since else []), container)
         if out.returncode != 0:
-            raise _failed(subprocess.CompletedProcess(args, out.returncode, "", out.stderr.decode(errors="replace")), args)
+            raise EngineError(out.stderr.decode(errors="replace").strip() or f"`docker logs {container}` failed")
         return [entry for text in (out.stdout, out.stderr)
                 for line in text.decode(errors="replace").splitlines() if (entry := _timestamped(line))]
 
@@ -218,20 +217,15 @@ class DockerCli:
                  env: Mapping[str, str], labels: Mapping[str, str]) -> tuple[int, str]:
         # --rm is done by the daemon (AutoRemove): the container goes even if this process is killed.
         flags = ["--rm", "--name", name, "--volumes-from", volumes_from, "--entrypoint", entrypoint,
-                 "--network", "none", *[f for k in env for f in ("-e", k)],
-                 *[f for k, v in labels.items() for f in ("--label", f"{k}={v}")]]
+                 "--network", "none", *[f for k in env for f in ("-e", k)], *_label_flags(labels)]
         out = self._bytes("run", *flags, image, *argv, env_extra=env, timeout=3600)
         return out.returncode, (out.stdout + out.stderr).decode(errors="replace")
 
-    @contextlib.contextmanager
-    def read_tar(self, container: str, path: str) -> Iterator[IO[bytes]]:
-        with self._stream("cp", f"{container}:{path}", "-", reading=True) as out:
-            yield out
+    def read_tar(self, container: str, path: str) -> ContextManager[IO[bytes]]:
+        return self._stream("cp", f"{container}:{path}", "-", reading=True)
 
-    @contextlib.contextmanager
-    def write_tar(self, container: str, directory: str) -> Iterator[IO[bytes]]:
-        with self._stream("cp", "-", f"{container}:{directory}", reading=False) as into:
-            yield into
+    def write_tar(self, container: str, directory: str) -> ContextManager[IO[bytes]]:
+        return self._stream("cp", "-", f"{container}:{directory}", reading=False)
 
     @contextlib.contextmanager
     def _stream(self, *args: str, reading: bool) -> Iterator[IO[bytes]]:
@@ -240,7 +234,7 @@ class DockerCli:
                                     stdout=subprocess.PIPE if reading else subprocess.DEVNULL,
                                     stdin=None if reading else subprocess.PIPE)
         except FileNotFoundError:
-            raise EngineError(f"the docker CLI ({self.docker}) is not on PATH; install Docker") from None
+            raise self._no_cli() from None
         pipe = proc.stdout if reading else proc.stdin
         try:
             yield pipe
@@ -255,13 +249,13 @@ class DockerCli:
             raise EngineError(err.strip() or f"`docker {' '.join(args)}` failed")
 
     def volume_create(self, name: str, labels: Mapping[str, str]) -> None:
-        self._run("volume", "create", *[f for k, v in labels.items() for f in ("--label", f"{k}={v}")], name)
+        self._run("volume", "create", *_label_flags(labels), name)
 
     def create(self, image: str, argv: Sequence[str], *, name: str, mounts: Mapping[str, str], entrypoint: str,
                labels: Mapping[str, str]) -> None:
         self._run("create", "--rm", "--name", name, "--network", "none", "--entrypoint", entrypoint,
                   *[f for vol, path in mounts.items() for f in ("--mount", f"type=volume,source={vol},target={path}")],
-                  *[f for k, v in labels.items() for f in ("--label", f"{k}={v}")], image, *argv)
+                  *_label_flags(labels), image, *argv)
 
     def start_attached(self, container: str) -> tuple[int, str]:
         out = self._bytes("start", "--attach", container, timeout=3600)
@@ -273,9 +267,12 @@ class DockerCli:
         try:
             return subprocess.run([self.docker, *args], input=stdin, capture_output=True, timeout=timeout, env=env)
         except FileNotFoundError:
-            raise EngineError(f"the docker CLI ({self.docker}) is not on PATH; install Docker") from None
+            raise self._no_cli() from None
         except subprocess.TimeoutExpired:
             raise EngineError(f"`docker {' '.join(args[:2])}` did not answer within {timeout:.0f}s") from None
+
+    def _no_cli(self) -> EngineError:
+        return EngineError(f"the docker CLI ({self.docker}) is not on PATH; install Docker")
 
     def endpoint(self) -> str:
         host = (self.env or os.environ).get("DOCKER_HOST")
@@ -292,6 +289,14 @@ def label(container: dict, key: str) -> Optional[str]:
 
 def name_of(container: dict) -> str:
     return container.get("Name", "").lstrip("/")
+
+
+def by_name(containers: Sequence[dict]) -> dict[str, dict]:
+    return {name_of(c): c for c in containers}
+
+
+def _label_flags(labels: Mapping[str, str]) -> list[str]:
+    return [f for k, v in labels.items() for f in ("--label", f"{k}={v}")]
 
 
 def state_of(container: dict) -> str:

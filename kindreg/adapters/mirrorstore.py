@@ -73,16 +73,22 @@ def _disk(engine: Engine, container: str) -> tuple[dict[str, int], int]:
     return blobs, int(out.split()[0]) * 1024
 
 
-def _manifest(engine: Engine, container: str, digest: str) -> Optional[ms.Manifest]:
-    tar = engine.archive(container, f"{DATA_DIR}/{ms.blob_path(digest)}")
+def read_file(engine: Engine, container: str, path: str) -> Optional[bytes]:
+    """A small file inside the container (running or not), or None when it is not there."""
+    tar = engine.archive(container, path)
     if tar is None:
         return None
     with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
         member = next((m for m in archive if m.isfile()), None)
-        try:
-            return ms.parse_manifest(archive.extractfile(member).read()) if member else None
-        except (ValueError, KeyError, TypeError):
-            return None  # not a manifest: distribution would fail on it too
+        return archive.extractfile(member).read() if member else None
+
+
+def _manifest(engine: Engine, container: str, digest: str) -> Optional[ms.Manifest]:
+    data = read_file(engine, container, f"{DATA_DIR}/{ms.blob_path(digest)}")
+    try:
+        return ms.parse_manifest(data) if data is not None else None
+    except (ValueError, KeyError, TypeError):
+        return None  # not a manifest: distribution would fail on it too
 
 
 @dataclass(frozen=True)
@@ -92,16 +98,12 @@ class Ledger:
 
 
 def read_ledger(engine: Engine, container: str) -> Ledger:
-    tar = engine.archive(container, f"{DATA_DIR}/{LEDGER}")
-    if tar is None:
-        return Ledger(0.0, {})
-    with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
-        member = next((m for m in archive if m.isfile()), None)
-        try:
-            doc = json.loads(archive.extractfile(member).read()) if member else {}
-        except ValueError:
-            doc = {}
-    if doc.get("version") != LEDGER_VERSION:
+    data = read_file(engine, container, f"{DATA_DIR}/{LEDGER}")
+    try:
+        doc = json.loads(data) if data is not None else {}
+    except ValueError:
+        doc = {}
+    if not isinstance(doc, dict) or doc.get("version") != LEDGER_VERSION:
         return Ledger(0.0, {})  # unreadable or of another layout: the access log and mtimes stand
     return Ledger(float(doc.get("at", 0.0)), {str(k): float(v) for k, v in doc.get("reads", {}).items()})
 

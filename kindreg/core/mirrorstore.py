@@ -91,6 +91,10 @@ class Image:
     def name(self) -> str:
         return f"{self.repo}:{','.join(self.tags)}" if self.tags else f"{self.repo}@{self.digest}"
 
+    def whole_in(self, present: Iterable[str]) -> bool:
+        """Every manifest and blob of it is among `present` (digests): it can be served offline."""
+        return (self.blobs | self.manifests) <= set(present)
+
 
 def images(store: SeenStore) -> list[Image]:
     """Every image of the store, and nothing that is not one."""

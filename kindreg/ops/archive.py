@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import IO, Callable, Iterator, Optional, Sequence
 
 from kindreg.adapters import mirrorstore as store_reader
-from kindreg.adapters.engine import Engine, EngineError, running
+from kindreg.adapters.engine import Engine, EngineError, by_name, label, running
 from kindreg.core import cachearchive as ca, mirrorstore as ms, render
 from kindreg.core.cachearchive import ArchiveError
 from kindreg.core.quantity import human_bytes
@@ -78,7 +78,7 @@ class Saved:
 
 def save(engine: Engine, found: Sequence[Target], path: Path, out: Out = print,
          now: Callable[[], float] = time.time) -> Saved:
-    containers = {c.get("Name", "").lstrip("/"): c for c in engine.containers()}
+    containers = by_name(engine.containers())
     stopped = [t.plan.container for t in found if (c := containers.get(t.plan.container)) and not running(c)]
     if stopped:
         raise EngineError(f"stopped: {', '.join(stopped)}; run `kindreg up` first (save reads the running mirrors)")
@@ -115,12 +115,9 @@ def _save_mirror(engine: Engine, t: Target, tar: tarfile.TarFile, out: Out) -> t
     bad: list[str] = []
     if seen.repos or seen.blobs:
         _copy_storage(engine, t, tar, blobs, bad)
-    ledger = engine.archive(name, f"{render.DATA_DIR}/{store_reader.LEDGER}")
-    if ledger:
-        with tarfile.open(fileobj=io.BytesIO(ledger)) as lt:
-            member = next((m for m in lt if m.isfile()), None)
-            if member:
-                _add_bytes(tar, ca.member_name(_key(t), store_reader.LEDGER), lt.extractfile(member).read())
+    ledger = store_reader.read_file(engine, name, f"{render.DATA_DIR}/{store_reader.LEDGER}")
+    if ledger is not None:
+        _add_bytes(tar, ca.member_name(_key(t), store_reader.LEDGER), ledger)
     whole = _whole(seen, blobs)
     entry = ca.MirrorEntry(t.plan.upstream, t.plan.host, blobs, tuple(sorted(i.name for i in whole)))
     out(f"{_key(t)}: {len(entry.images)} image(s), {len(blobs)} blob(s), {human_bytes(sum(blobs.values()))}"
@@ -155,7 +152,7 @@ def _key(t: Target) -> str:
 
 
 def _whole(seen: ms.SeenStore, blobs: dict[str, int]) -> list[ms.Image]:
-    return [i for i in ms.images(seen) if i.blobs <= blobs.keys() and i.manifests <= blobs.keys()]
+    return [i for i in ms.images(seen) if i.whole_in(blobs)]
 
 
 @contextlib.contextmanager
@@ -262,10 +259,10 @@ class Restored:
 def restore(engine: Engine, found: Sequence[Target], path: Path, manifest: Optional[ca.ArchiveManifest] = None,
             out: Out = print) -> list[Restored]:
     manifest = manifest or verify(path)
-    by_name = {_key(t): t for t in found}
+    asked = {_key(t): t for t in found}
     targets, results = [], []
     for name, entry in sorted(manifest.mirrors.items()):
-        t = by_name.get(name)
+        t = asked.get(name)
         if t is None:
             results.append(Restored(name, True, "skipped: no stack here (of those asked) has this mirror"))
         elif not entry.blobs:
@@ -275,7 +272,7 @@ def restore(engine: Engine, found: Sequence[Target], path: Path, manifest: Optio
                                                  f"{t.plan.host}; rename one of them"))
         else:
             targets.append(t)
-    containers = {c.get("Name", "").lstrip("/"): c for c in engine.containers()}
+    containers = by_name(engine.containers())
     volumes = {v.get("Name") for v in engine.volumes()}
     stage = f"{STAGE_PREFIX}{uuid.uuid4().hex[:12]}"
     helpers = {}
@@ -319,7 +316,7 @@ def _helper(engine: Engine, t: Target, containers: dict, stage: str) -> str:
     """A created (not started) one-shot container on the mirror's volume, to receive and place."""
     name = t.plan.container + RESTORE_SUFFIX
     stale = containers.get(name)
-    if stale is not None and (stale.get("Config", {}).get("Labels") or {}).get(Label.ROLE) == RESTORE_ROLE:
+    if stale is not None and label(stale, Label.ROLE) == RESTORE_ROLE:
         engine.remove(name)  # an earlier restore killed before it started its helper
     mirror = containers.get(t.plan.container)
     image = mirror["Image"] if mirror else t.plan.image

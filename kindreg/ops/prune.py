@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
 from kindreg.adapters import mirrorstore as store_reader
-from kindreg.adapters.engine import Engine, EngineError, running
+from kindreg.adapters.engine import Engine, EngineError, by_name, label, running
 from kindreg.core import mirrorstore as ms, render
 from kindreg.core.plan import RegistryPlan
 from kindreg.core.quantity import duration_seconds, human_bytes
@@ -77,11 +77,11 @@ def targets(plans: Sequence, stack: Optional[str] = None) -> list[Target]:
 
 def prune(engine: Engine, found: Sequence[Target], policy: Callable[[Target], ms.Policy], dry_run: bool,
           out: Out = print, now: Callable[[], float] = time.time) -> list[Outcome]:
-    containers = {c.get("Name", "").lstrip("/"): c for c in engine.containers()}
+    containers = by_name(engine.containers())
     results = []
     for t in found:
         c = containers.get(t.plan.container)
-        if c is None or (c.get("Config", {}).get("Labels") or {}).get(Label.MANAGED) != MANAGED_VALUE:
+        if c is None or label(c, Label.MANAGED) != MANAGED_VALUE:
             results.append(Outcome(t.plan.name, None, False, f"no container {t.plan.container}; run `kindreg up`"))
             continue
         if not running(c):  # a prune killed while the mirror was paused
@@ -126,8 +126,7 @@ def _one(engine: Engine, t: Target, container: dict, policy: ms.Policy, dry_run:
 
 def _verified(engine: Engine, t: Target, ev: ms.Eviction, before: ms.SeenStore) -> Outcome:
     after = store_reader.read_store(engine, t.plan.name, t.plan.container)
-    missing = [k.image.name for k in ev.keep if not k.image.blobs <= after.blobs.keys()
-               or not k.image.manifests <= after.blobs.keys()]
+    missing = [k.image.name for k in ev.keep if not k.image.whole_in(after.blobs)]
     if missing:
         return Outcome(t.plan.name, ev, False, "kept images lost blobs: " + ", ".join(missing))
     return Outcome(t.plan.name, ev, True, f"freed {human_bytes(max(0, before.used - after.used))}; "
@@ -139,7 +138,7 @@ def _wait_gone(engine: Engine, name: str, out: Out) -> None:
     kindreg): the mirror must not serve while it sweeps, so wait for it to end (it removes itself)."""
     announced = False
     deadline = time.monotonic() + GC_SECONDS
-    while any(c.get("Name", "").lstrip("/") == name and running(c) for c in engine.containers()):
+    while (c := by_name(engine.containers()).get(name)) is not None and running(c):
         if not announced:
             out(f"waiting for {name}, an earlier prune's garbage collection, to finish")
             announced = True

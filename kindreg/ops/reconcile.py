@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Optional, Sequence, Union
 
 from kindreg.adapters import reach, world as world_reader
-from kindreg.adapters.engine import Engine, EngineError, Snapshot
+from kindreg.adapters.engine import Engine, EngineError, Snapshot, by_name
 from kindreg.adapters.mkcert import LocalCA
 from kindreg.core import drift, frontcache
 from kindreg.core.drift import Difference, Fix
@@ -178,7 +178,7 @@ def _covered(d: Difference, checks: list[Check]) -> bool:
 
 
 def _registries(machine: Machine, plan: Plan, routes: reach.HostRoutes) -> list[Probe]:
-    inspected = {c.get("Name", "").lstrip("/"): c for c in machine.engine.containers()}
+    inspected = by_name(machine.engine.containers())
     ca = machine._ca.file() if plan.tls else None
     return [_registry_probe(plan, reg, inspected.get(reg.container), routes, ca) for reg in plan.registries]
 

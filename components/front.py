@@ -1,6 +1,7 @@
 """A mirror's front cache: one nginx container between the mirror's registry and its upstream."""
 from __future__ import annotations
 
+import functools
 from typing import Optional
 
 import pulumi
@@ -13,12 +14,13 @@ from kindreg.core.plan import RegistryPlan
 class FrontCache(pulumi.ComponentResource):
     """nginx serving the mirror's registry as its upstream, named by the plan (its DNS name on the
     mirror's network). It keeps nothing worth keeping (the cache is short-lived by design), so
-    it has no volume; a changed config replaces it."""
+    it has no volume of its own; a bounded mirror's front keeps its cache in the mirror's
+    volume, inside the mirror's bound. A changed config replaces it."""
 
     container: docker.Container
 
     def __init__(self, name: str, plan: RegistryPlan, image: pulumi.Input[str], network: pulumi.Input[str],
-                 opts: Optional[pulumi.ResourceOptions] = None):
+                 volume: pulumi.Input[str], opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kindreg:front:FrontCache", name, None, opts)
         assert plan.front is not None
         self.container = docker.Container(
@@ -28,6 +30,9 @@ class FrontCache(pulumi.ComponentResource):
             entrypoints=frontcache.entrypoint(),
             uploads=[docker.ContainerUploadArgs(file=frontcache.CONF_PATH, content=frontcache.nginx_conf(plan))],
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network)],
+            # A bounded mirror's front keeps its cache in the mirror's volume (core.frontcache).
+            volumes=[docker.ContainerVolumeArgs(volume_name=volume, container_path=frontcache.VOLUME_MOUNT)]
+            if frontcache.in_volume(plan) else None,
             restart=render.RESTART_POLICY,
             healthcheck=docker.ContainerHealthcheckArgs(
                 tests=frontcache.healthcheck_command(), interval="5s", timeout="3s", retries=3, start_period="5s"),
@@ -42,8 +47,9 @@ class FrontCache(pulumi.ComponentResource):
         self.register_outputs({"name": plan.front.container})
 
 
-def fronts(name: str, plans, network: pulumi.Input[str], parent: pulumi.Resource) -> dict[str, FrontCache]:
-    """A FrontCache per planned mirror that has one, by mirror name; one image resource per image."""
+def fronts(name: str, plans, network: pulumi.Input[str], parent: pulumi.Resource):
+    """Per planned mirror that has a front cache, by mirror name: what makes its FrontCache from
+    the mirror's volume; one image resource per image."""
     from . import common
     images: dict[str, docker.RemoteImage] = {}
     out = {}
@@ -53,6 +59,6 @@ def fronts(name: str, plans, network: pulumi.Input[str], parent: pulumi.Resource
         if r.front.image not in images:
             images[r.front.image] = common.registry_image(f"{name}-front-image{'' if not images else len(images)}",
                                                           r.front.image, parent)
-        out[r.name] = FrontCache(f"{name}-{r.name}-front", r, images[r.front.image].image_id, network,
-                                 pulumi.ResourceOptions(parent=parent))
+        out[r.name] = functools.partial(FrontCache, f"{name}-{r.name}-front", r, images[r.front.image].image_id,
+                                        network, opts=pulumi.ResourceOptions(parent=parent))
     return out

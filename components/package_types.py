@@ -15,6 +15,7 @@ from typing import Optional, Required, TypedDict
 import pulumi
 from pydantic.alias_generators import to_camel, to_snake
 
+from kindreg.core.config import MIRRORS_IN_USE_FOR, MIRRORS_MAX_SIZE
 from kindreg.core.vocabulary import TreePlace
 
 
@@ -34,7 +35,9 @@ class MirrorArgs(TypedDict, total=False):
     password: str
     """A ${VAR} placeholder read from the environment, never a literal: use mirrorCredentials."""
     ttl: str
-    """How long the mirror keeps what it fetched, a duration like 168h."""
+    """How long an image may go unread before `kindreg cache prune` removes it, like 168h."""
+    max_size: str
+    """This mirror's own disk bound, a size like 5GiB (default: a share of mirrorsMaxSize)."""
     address: str
     """The mirror's fixed IPv4 address (default: derived from its name)."""
     use_docker_login: bool
@@ -79,6 +82,10 @@ class RegistriesArgs(TypedDict, total=False):
     """Use of the shared mirrors."""
     mirrors: list[MirrorArgs]
     """The project's own mirrors, when it does not use the shared ones."""
+    mirrors_max_size: str
+    """The bound of everything the mirrors keep on disk, front caches included, like 20GiB (a stack's mirrors.maxSize)."""
+    mirrors_in_use_for: str
+    """Content read this recently is in use and never evicted (default 1m; a stack's mirrors.inUseFor)."""
     tls: bool
     """Serve the project's registries over TLS with a certificate from the local mkcert CA."""
     image: str
@@ -219,6 +226,10 @@ class MirrorSetArgs(TypedDict, total=False):
     """The prefix of the mirrors' container names (default lok8s)."""
     mirrors: list[MirrorArgs]
     """The mirrors (default: docker.io, ghcr.io, quay.io and registry.k8s.io)."""
+    mirrors_max_size: str
+    """The bound of everything the mirrors keep on disk, front caches included, like 20GiB (a stack's mirrors.maxSize)."""
+    mirrors_in_use_for: str
+    """Content read this recently is in use and never evicted (default 1m; a stack's mirrors.inUseFor)."""
     tls: bool
     """Serve the mirrors over TLS with a certificate from the local mkcert CA."""
     image: str
@@ -268,11 +279,25 @@ def python_names(value: object) -> object:
     return value
 
 
+def input_name(alias: str) -> str:
+    """A config field's name as an input: a dotted one joined (mirrors.maxSize: mirrorsMaxSize)."""
+    head, *rest = alias.split(".")
+    return head + "".join(p[:1].upper() + p[1:] for p in rest)
+
+
+# Inputs whose config field is dotted, by input name.
+DOTTED = {input_name(a): a for a in (MIRRORS_MAX_SIZE, MIRRORS_IN_USE_FOR)}
+
+
 def config_of(args: Mapping) -> dict:
     """The component's inputs (Python names, as the host hands them over) as the stack config
     reads them: camelCase keys, enums as their values. Every key is a field name: the config
     has no mapping keyed by user data."""
-    return {to_camel(k): _config_value(v) for k, v in args.items() if k not in NOT_CONFIG}
+    return {_config_key(k): _config_value(v) for k, v in args.items() if k not in NOT_CONFIG}
+
+
+def _config_key(name: str) -> str:
+    return DOTTED.get(to_camel(name), to_camel(name))
 
 
 def export_of(shared: Mapping) -> dict:
@@ -285,7 +310,7 @@ def _config_value(value: object) -> object:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, Mapping):
-        return {to_camel(k): _config_value(v) for k, v in value.items()}
+        return {_config_key(k): _config_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_config_value(v) for v in value]
     return value.value if isinstance(value, Enum) else value

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 import pulumi
 import pulumi_docker as docker
@@ -31,7 +31,9 @@ class RegistryArgs:
     delete_volume: bool = False
     credentials: Optional[pulumi.Output] = None  # secret Output of {"username", "password"}
     tls: Optional[TlsFiles] = None
-    front: Optional[FrontCache] = None  # a mirror's front cache, its upstream
+    # A mirror's front cache, its upstream, made once the volume is declared (a bounded
+    # mirror's front keeps its cache in that volume): the volume's name -> the front.
+    front: Optional[Callable[[pulumi.Input[str]], FrontCache]] = None
 
 
 class Registry(pulumi.ComponentResource):
@@ -48,7 +50,6 @@ class Registry(pulumi.ComponentResource):
     def __init__(self, name: str, args: RegistryArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kindreg:registry:Registry", name, None, opts)
         plan = args.plan
-        self.front = args.front
         # The cache outlives the container (and the stack) unless the config says otherwise;
         # Docker hands an existing volume of that name back, so the next up adopts it. Every
         # input of a volume forces a new one, so its inputs are only what names it: a changed
@@ -59,6 +60,7 @@ class Registry(pulumi.ComponentResource):
             labels=[docker.VolumeLabelArgs(label=k, value=v) for k, v in render.volume_labels(plan).items()],
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=not args.delete_volume),
         )
+        self.front = args.front(self.volume.name) if args.front else None
         self.container = docker.Container(
             f"{name}-container",
             name=plan.container,
@@ -83,7 +85,7 @@ class Registry(pulumi.ComponentResource):
             # answers (kindreg.ops.reconcile.READY_SECONDS); the health check stays for status.
             # Fixed container names: the old container must go before the new one is created.
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True,
-                                        depends_on=[args.front] if args.front else None),
+                                        depends_on=[self.front] if self.front else None),
         )
         self.register_outputs({"name": plan.container, "ip": plan.ip, "url": plan.url,
                                "host": plan.host, "volume": self.volume.name})

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Mapping, Optional
 
-from kindreg.core import mirrorstore as ms
+from kindreg.core import keeper, mirrorstore as ms
 from kindreg.core.render import DATA_DIR
 
 from .engine import Engine, EngineError
@@ -120,5 +120,13 @@ def write_ledger(engine: Engine, container: str, reads: Mapping[str, float], at:
 
 
 def read_access(engine: Engine, container: str, since: float) -> list[ms.Read]:
+    """The reads of the container's log since `since`, and those a bounded mirror's keeper
+    recorded in the volume (they outlive the container's log)."""
     # A little before the ledger's time: a read logged while it was written is not lost.
-    return ms.parse_access(engine.logs(container, since - 60 if since else None))
+    logged = ms.parse_access(engine.logs(container, since - 60 if since else None))
+    return logged + read_recorded(engine, container)
+
+
+def read_recorded(engine: Engine, container: str) -> list[ms.Read]:
+    data = read_file(engine, container, f"{DATA_DIR}/{keeper.READS_FILE}")
+    return ms.parse_recorded(data.decode(errors="replace")) if data else []

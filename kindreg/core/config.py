@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from . import grammar, imageref
+from . import grammar, imageref, quantity
 
 from .layout import DEFAULT_PROJECT_CIDR, DEFAULT_SHARED_CIDR
 from .vocabulary import DEFAULT_MIRROR_HOSTS, DEFAULT_MIRRORS, HOSTNAMES, KNOWN_UPSTREAMS, Role, TreePlace
@@ -134,6 +134,33 @@ def check_image(value: str) -> str:
     return value
 
 
+def check_size(value: Optional[str]) -> Optional[str]:
+    if value is not None:
+        try:
+            quantity.size_bytes(value)
+        except quantity.QuantityError as err:
+            raise _fail(str(err).replace("{", "{{").replace("}", "}}")) from None
+    return value
+
+
+# The bound of a stack's mirrors. `mirrors` is a list, so the form `mirrors: {maxSize, inUseFor,
+# list}` is moved into these fields by the loader (kindreg.core.load), named as written.
+MIRRORS_MAX_SIZE = "mirrors.maxSize"
+MIRRORS_IN_USE_FOR = "mirrors.inUseFor"  # content read this recently is in use: never evicted
+MIRRORS_LIST = "list"
+DEFAULT_IN_USE_FOR = "1m"
+_MIRRORS_BOUND = Field(default=None, alias=MIRRORS_MAX_SIZE)
+_MIRRORS_IN_USE = Field(default=DEFAULT_IN_USE_FOR, alias=MIRRORS_IN_USE_FOR)
+
+
+def check_duration(value: str) -> str:
+    try:
+        quantity.duration_seconds(value)
+    except quantity.QuantityError as err:
+        raise _fail(str(err).replace("{", "{{").replace("}", "}}")) from None
+    return value
+
+
 def host_of_url(url: str) -> str:
     return grammar.url_host(url.rstrip("/")).lower()
 
@@ -158,6 +185,7 @@ class MirrorSpec(Strict):
     username: Optional[str] = None
     password: Optional[str] = None
     ttl: Optional[str] = None
+    max_size: Optional[str] = None  # this mirror's own disk bound (else a share of the stack's)
     address: Optional[str] = None  # fixes the mirror's IP (else derived from its name)
     # The upstream credentials of the user's `docker login`, which then serve everyone who can
     # reach the mirror: only when the configuration asks for it.
@@ -220,6 +248,11 @@ class MirrorSpec(Strict):
             except ValueError:
                 raise _fail('is not an IPv4 address; write it like "10.125.200.17"') from None
         return v
+
+    @field_validator("max_size")
+    @classmethod
+    def _max_size(cls, v: Optional[str]) -> Optional[str]:
+        return check_size(v)
 
     @field_validator("ttl")
     @classmethod
@@ -325,6 +358,8 @@ class SharedRef(Strict):
 class RegistriesSpec(Strict):
     shared: SharedRef = Field(default_factory=SharedRef)
     mirrors: list[MirrorSpec] = Field(default_factory=default_mirrors)
+    mirrors_max_size: Optional[str] = _MIRRORS_BOUND
+    mirrors_in_use_for: str = _MIRRORS_IN_USE
     tls: bool = False
     image: str = DEFAULT_REGISTRY_IMAGE
     prefix: Optional[str] = None
@@ -337,6 +372,16 @@ class RegistriesSpec(Strict):
     @classmethod
     def _prefix(cls, v: Optional[str]) -> Optional[str]:
         return None if v is None else check_name(v, "container name prefix")
+
+    @field_validator("mirrors_max_size")
+    @classmethod
+    def _bound(cls, v: Optional[str]) -> Optional[str]:
+        return check_size(v)
+
+    @field_validator("mirrors_in_use_for")
+    @classmethod
+    def _in_use(cls, v: str) -> str:
+        return check_duration(v)
 
     @field_validator("image")
     @classmethod
@@ -436,6 +481,8 @@ class SharedStackConfig(Strict):
     network: SharedNetworkSpec = Field(default_factory=SharedNetworkSpec)
     prefix: str = DEFAULT_SHARED_PREFIX
     mirrors: list[MirrorSpec] = Field(default_factory=default_mirrors)
+    mirrors_max_size: Optional[str] = _MIRRORS_BOUND
+    mirrors_in_use_for: str = _MIRRORS_IN_USE
     tls: bool = False
     image: str = DEFAULT_REGISTRY_IMAGE
     delete_volumes: bool = False
@@ -446,6 +493,16 @@ class SharedStackConfig(Strict):
     @classmethod
     def _prefix(cls, v: str) -> str:
         return check_name(v, "container name prefix")
+
+    @field_validator("mirrors_max_size")
+    @classmethod
+    def _bound(cls, v: Optional[str]) -> Optional[str]:
+        return check_size(v)
+
+    @field_validator("mirrors_in_use_for")
+    @classmethod
+    def _in_use(cls, v: str) -> str:
+        return check_duration(v)
 
     @field_validator("image")
     @classmethod

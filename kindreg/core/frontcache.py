@@ -39,6 +39,20 @@ from .vocabulary import FRONT_ROLE, Label
 
 CONF_PATH = "/etc/nginx/nginx.conf"
 CACHE_DIR = "/var/cache/kindreg-front"
+# A bounded mirror's front keeps its cache in the mirror's volume, mounted here, so the one
+# bound the mirror's keeper holds (kindreg.core.keeper) covers both: nginx enforces its own
+# `max_size` only when its cache manager wakes, seconds later, and the keeper sees the sum.
+VOLUME_MOUNT = "/var/cache/kindreg-volume"
+VOLUME_CACHE_DIR = f"{VOLUME_MOUNT}/kindreg-front"
+
+
+def cache_dir(reg: RegistryPlan) -> str:
+    return VOLUME_CACHE_DIR if in_volume(reg) else CACHE_DIR
+
+
+def in_volume(reg: RegistryPlan) -> bool:
+    """Whether the front's cache lives in its mirror's volume (a bounded mirror's does)."""
+    return reg.keep_bytes is not None
 TOKEN_CACHE_DIR = "/var/cache/kindreg-front-tokens"
 TOKEN_KEEP = "30s"  # well inside the shortest token lifetime clients honour (60 s)
 HEALTH_PATH = "/kindreg-front/health"
@@ -185,7 +199,7 @@ def nginx_conf(reg: RegistryPlan) -> str:
         _d("resolver", RESOLVER, "valid=30s", "ipv6=off"),
         *_tls_to_upstream(),
         _d("proxy_http_version", "1.1"),
-        _d("proxy_cache_path", CACHE_DIR, "levels=1:2", "keys_zone=blobs:10m",
+        _d("proxy_cache_path", cache_dir(reg), "levels=1:2", "keys_zone=blobs:10m",
            f"max_size={nginx_value(front.max_size)}", f"inactive={nginx_value(front.keep)}", "use_temp_path=off"),
         _d("proxy_cache_path", TOKEN_CACHE_DIR, "keys_zone=tokens:1m", "max_size=16m", f"inactive={TOKEN_KEEP}",
            "use_temp_path=off"),

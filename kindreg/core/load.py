@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 from . import ksail, lok8s
-from .config import ProjectConfig, SharedStackConfig
+from .config import MIRRORS_IN_USE_FOR, MIRRORS_LIST, MIRRORS_MAX_SIZE, ProjectConfig, SharedStackConfig
 from .errors import ConfigError, Problem, problem
 from .sources import KEY_CLUSTER, KEY_SHARED, Dialect, Document, ReadText, read_config_map, read_file, read_stack
 from .validation import PathOf, prefixed, validate
@@ -61,6 +61,8 @@ class Translated:
 # Where each dialect keeps its mirror list, in kindreg's own fields.
 MIRRORS_AT = {Dialect.SHARED: ("mirrors",), Dialect.PROJECT: ("registries", "mirrors"),
               Dialect.LOK8S: ("registries", "mirrors")}
+# `mirrors` as a mapping: its keys, and the field each one goes to.
+MIRRORS_KEYS = {f.split(".")[-1]: f for f in (MIRRORS_MAX_SIZE, MIRRORS_IN_USE_FOR)}
 PREFIX = {Dialect.SHARED: KEY_SHARED, Dialect.PROJECT: KEY_CLUSTER, Dialect.LOK8S: "spec"}
 
 
@@ -76,8 +78,9 @@ def translate(doc: Document) -> Translated:
         lo = lok8s.translate(raw)
         raw, path_of, left = lo.raw, lok8s.path_of, tuple(lo.left_to_lok8s)
         problems += lo.problems
+    raw, path_of, bounded = _mirrors_mapping(raw, MIRRORS_AT[doc.dialect], path_of)
     raw, found = _ksail_mirrors(raw, MIRRORS_AT[doc.dialect], path_of)
-    return Translated(doc, raw, prefix, path_of, tuple(problems + found), left)
+    return Translated(doc, raw, prefix, path_of, tuple(problems + bounded + found), left)
 
 
 def validated(t: Translated) -> Loaded:
@@ -96,11 +99,40 @@ def loaded(doc: Document) -> Loaded:
     return validated(translate(doc))
 
 
-def _ksail_mirrors(raw: object, at: tuple, path_of: PathOf) -> tuple[object, list[Problem]]:
-    parent = raw
+def _parent(raw: object, at: tuple) -> Optional[dict]:
     for key in at[:-1]:
-        parent = parent.get(key) if isinstance(parent, dict) else None
-    if not isinstance(parent, dict) or not isinstance(parent.get(at[-1]), list):
+        raw = raw.get(key) if isinstance(raw, dict) else None
+    return raw if isinstance(raw, dict) else None
+
+
+def _mirrors_mapping(raw: object, at: tuple, path_of: PathOf) -> tuple[object, PathOf, list[Problem]]:
+    """`mirrors: {maxSize: 20GiB, inUseFor: 1m, list: [...]}`: the list where a mirror list goes,
+    the others in their own fields; messages keep naming the places as written
+    (`mirrors.list[1].url`)."""
+    parent = _parent(raw, at)
+    if parent is None or not isinstance(parent.get(at[-1]), dict):
+        return raw, path_of, []
+    form = parent[at[-1]]
+    allowed = (*MIRRORS_KEYS, MIRRORS_LIST)
+    problems = [problem(path_of((*at, key)), f"unknown field; `{at[-1]}` as a mapping has "
+                                             f"{', '.join(allowed)}") for key in form if key not in allowed]
+    moved = {k: v for k, v in parent.items() if k != at[-1]}
+    if MIRRORS_LIST in form:
+        moved[at[-1]] = form[MIRRORS_LIST]
+    moved.update({MIRRORS_KEYS[k]: v for k, v in form.items() if k in MIRRORS_KEYS})
+    raw = _replaced(raw, at[:-1], moved) if at[:-1] else moved
+
+    def named(loc):
+        n = len(at)
+        if tuple(loc[:n]) == at and len(loc) > n and isinstance(loc[n], int):
+            loc = (*at, MIRRORS_LIST, *loc[n:])
+        return path_of(loc)
+    return raw, named, problems
+
+
+def _ksail_mirrors(raw: object, at: tuple, path_of: PathOf) -> tuple[object, list[Problem]]:
+    parent = _parent(raw, at)
+    if parent is None or not isinstance(parent.get(at[-1]), list):
         return raw, []
     items, problems = ksail.mirrors(parent[at[-1]], at, path_of)
     return _replaced(raw, at, items), problems

@@ -144,7 +144,7 @@ ACCESS_RE = re.compile(r'"(?:GET|HEAD) /v2/(?P<name>.+?)/(?P<kind>manifests|blob
 class Read:
     at: float
     repo: str
-    kind: str  # manifests | blobs
+    kind: str  # manifests | blobs ("" when recorded by a keeper, which does not say)
     ref: str  # a tag or a digest
 
 
@@ -155,6 +155,17 @@ def parse_access(lines: Iterable[tuple[float, str]]) -> list[Read]:
         m = ACCESS_RE.search(line)
         if m and m.group("code") in ("200", "206", "304", "307"):
             out.append(Read(at, m.group("name"), m.group("kind"), m.group("ref")))
+    return out
+
+
+def parse_recorded(text: str) -> list[Read]:
+    """The reads a bounded mirror recorded (kindreg.core.keeper `record`: `<time> <repo> <ref>`
+    per line); a line that is not one is skipped."""
+    out = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0].isdigit():
+            out.append(Read(float(parts[0]), parts[1], "", parts[2]))
     return out
 
 

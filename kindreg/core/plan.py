@@ -12,9 +12,10 @@ from typing import Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 from pydantic.alias_generators import to_camel
 
-from . import endpoint, layout
+from . import diskbound, endpoint, layout
+from .quantity import duration_seconds
 from .grammar import LINUX_HOSTNAME_MAX
-from .config import FrontCacheSpec, MirrorSpec, ProjectConfig, SharedStackConfig
+from .config import MIRRORS_MAX_SIZE, FrontCacheSpec, MirrorSpec, ProjectConfig, SharedStackConfig
 from .errors import ConfigError, Problem, problem
 from .vocabulary import (BUILD_HOSTNAME, CACHE_HOSTNAME, DEFAULT_MIRROR_NAMES, DOCKER_LOGIN_SOURCE, HOSTNAMES,
                          LOCAL_NAMES, STATE_DIR, Role, Scope, TreePlace)
@@ -118,6 +119,10 @@ class RegistryPlan(PlanModel):
     publish: bool = Field(default=False, exclude=True)
     host_port: Optional[int] = Field(default=None, exclude=True)
     front: Optional[FrontPlan] = Field(default=None, exclude=True)  # a mirror's front cache
+    # A bounded mirror's share of the disk bound (kindreg.core.diskbound), in bytes: everything
+    # it keeps, its front cache's part included, what its keeper holds its volume to.
+    keep_bytes: Optional[int] = Field(default=None, exclude=True)
+    in_use_seconds: Optional[int] = Field(default=None, exclude=True)  # read this recently: kept
 
     @classmethod
     def of(cls, *, tls: bool, ip: str, **fields) -> "RegistryPlan":
@@ -302,7 +307,9 @@ def plan_shared(cfg: SharedStackConfig, stack: str, source: str = "config", pref
     mirrors = _mirrors(cfg.mirrors, cfg.prefix, net, cfg.tls, cfg.image, stack, cfg.publish_mirrors,
                        cfg.front_cache)
     at = _indexed(cfg.mirrors, field_path(prefix, "mirrors"))
-    problems = _names_too_long(mirrors, field_path(prefix, "prefix"), at)
+    mirrors, problems = _bounded(mirrors, cfg.mirrors, cfg.mirrors_max_size, cfg.mirrors_in_use_for,
+                                 cfg.front_cache, field_path(prefix, MIRRORS_MAX_SIZE), at)
+    problems += _names_too_long(mirrors, field_path(prefix, "prefix"), at)
     problems += _certs_dir_clashes(mirrors, at)
     if problems:
         raise ConfigError(source, problems)
@@ -340,12 +347,15 @@ def plan_project(cfg: ProjectConfig, stack: str, shared: Optional[SharedExport],
     else:
         mirrors = _mirrors(regs.mirrors, name_prefix, net, regs.tls, regs.image, stack, regs.publish_mirrors,
                            regs.front_cache)
-        owned += mirrors
     if cfg.shared_mode:  # a clash with a shared mirror is fixed in the shared stack it names
         at = lambda name, field: field_path(prefix, "registries.shared.stack")  # noqa: E731
+        problems = []
     else:
         at = _indexed(regs.mirrors, field_path(prefix, "registries.mirrors"))
-    problems = _names_too_long(tuple(owned), field_path(prefix, "registries.prefix" if regs.prefix else "network.name"), at)
+        mirrors, problems = _bounded(mirrors, regs.mirrors, regs.mirrors_max_size, regs.mirrors_in_use_for,
+                                     regs.front_cache, field_path(prefix, f"registries.{MIRRORS_MAX_SIZE}"), at)
+        owned += mirrors
+    problems += _names_too_long(tuple(owned), field_path(prefix, "registries.prefix" if regs.prefix else "network.name"), at)
     problems += _certs_dir_clashes(tuple(owned[:2]) + tuple(mirrors), at)
     if problems:
         raise ConfigError(source, problems)
@@ -364,6 +374,25 @@ def _mirrors(specs: list[MirrorSpec], prefix: str, net: NetworkPlan, tls: bool, 
     return tuple(_mirror(m, f"{prefix}-registry-{m.name}", net,
                          layout.mirror_offset(m.name, net.scope, DEFAULT_MIRROR_NAMES, m.address, net.subnet),
                          tls, image, stack, publish, front) for m in specs)
+
+
+def _bounded(mirrors: tuple[RegistryPlan, ...], specs: list[MirrorSpec], bound: Optional[str], in_use: str,
+             front: FrontCacheSpec, stack_at: str, at) -> tuple[tuple[RegistryPlan, ...], list[Problem]]:
+    """The mirrors with their shares of the disk bound (kindreg.core.diskbound)."""
+    front_max = diskbound.nginx_bytes(front.max_size) if front.enabled else None
+    found, problems = diskbound.shares([diskbound.Mirror(m.name, m.max_size, front_max) for m in specs],
+                                       bound, stack_at, lambda name: at(name, "maxSize"))
+    seconds = max(1, round(duration_seconds(in_use)))
+    return tuple(_with_share(r, found.get(r.name), seconds) for r in mirrors), problems
+
+
+def _with_share(reg: RegistryPlan, share: Optional[diskbound.Share], in_use: int) -> RegistryPlan:
+    if share is None:
+        return reg
+    front = reg.front and reg.front.model_copy(update={"max_size": diskbound.nginx_size(share.front),
+                                                       "keep": diskbound.front_keep(reg.front.keep, in_use)})
+    return reg.model_copy(update={"keep_bytes": share.bound,
+                                  "in_use_seconds": in_use, "front": front})
 
 
 def _front(container: str, spec: FrontCacheSpec) -> Optional[FrontPlan]:

@@ -10,6 +10,7 @@ from typing import Optional, Union
 import tomlkit
 import yaml
 
+from . import keeper
 from .plan import ProjectPlan, RegistryPlan, SharedPlan
 from .vocabulary import (BUILD_HOSTNAME, CERTS_ROLE, MANAGED_VALUE, NETWORK_ROLE, NODE_CA, NODE_CERTS_D, Label,
                          Role, Scope)
@@ -18,6 +19,7 @@ CONF_DIR = "/etc/kindreg/registry"  # inside a registry container
 CONFIG_PATH = f"{CONF_DIR}/config.yml"
 CACHE_ONLY_PATH = f"{CONF_DIR}/cache-only.yml"
 MIRROR_ENTRYPOINT_PATH = f"{CONF_DIR}/mirror.sh"
+KEEP_PLAN_PATH = f"{CONF_DIR}/keep.awk"
 MODE_FILE = "/tmp/kindreg-mode"
 TLS_DIR = "/etc/kindreg/tls"
 TLS_CERT = f"{TLS_DIR}/cert.pem"
@@ -54,8 +56,11 @@ def registry_config(reg: RegistryPlan, cache_only: bool = False) -> str:
     storage: dict = {
         "filesystem": {"rootdirectory": DATA_DIR},
         "delete": {"enabled": True},  # so the cache can be cleaned
-        "cache": {"blobdescriptor": "inmemory"},
     }
+    if not reg.keep_bytes:
+        # Not for a bounded mirror: its keeper removes blobs while it serves, and this cache would
+        # go on answering that a removed blob exists (registry/storage/cache/memory).
+        storage["cache"] = {"blobdescriptor": "inmemory"}
     if cache_only:
         # Serving a mirror's cache while its upstream is away: nothing may be pushed into it.
         storage["maintenance"] = {"readonly": {"enabled": True}}
@@ -101,14 +106,32 @@ UPSTREAM_ENV = "KINDREG_UPSTREAM"
 MIRROR_NAME_ENV = "KINDREG_MIRROR"
 
 MIRROR_ENTRYPOINT = f"""#!/bin/sh
-# kindreg mirror entrypoint: pull-through while $KINDREG_UPSTREAM answers, its cache alone otherwise.
+# kindreg mirror entrypoint: pull-through while $KINDREG_UPSTREAM answers, its cache alone otherwise;
+# with KINDREG_KEEP_BYTES, its volume kept within that many bytes (kindreg.core.keeper).
 UPSTREAM="${{{UPSTREAM_ENV}:?the container needs {UPSTREAM_ENV}}}"
 NAME="${{{MIRROR_NAME_ENV}:-mirror}}"
 PULL_THROUGH='{CONFIG_PATH}'
 CACHE_ONLY='{CACHE_ONLY_PATH}'
 MODE_FILE="${{KINDREG_MODE_FILE:-{MODE_FILE}}}"
 INTERVAL="${{KINDREG_PROBE_INTERVAL:-{PROBE_INTERVAL_SECONDS}}}"
+DATA='{DATA_DIR}'
+V2="$DATA/docker/registry/v2"
+KEEP_READS="$DATA/{keeper.READS_FILE}"
+LOG_PIPE=/tmp/kindreg-registry-log
 pid=
+keeper=
+""" + keeper.settings(KEEP_PLAN_PATH) + keeper.RECORD + keeper.KEEP + f"""
+# The registry, its log also recorded as reads when the mirror is bounded.
+serve() {{
+  if [ -n "$KEEP_BYTES" ]; then
+    rm -f "$LOG_PIPE" && mkfifo "$LOG_PIPE"
+    record < "$LOG_PIPE" &
+    registry serve "$1" > "$LOG_PIPE" 2>&1 &
+  else
+    registry serve "$1" &
+  fi
+  pid=$!
+}}
 
 # Any HTTP answer (401 from an anonymous /v2/ included) means the upstream is reachable.
 # busybox wget says "server returned error"; GNU wget exits 6 (auth) or 8 (HTTP error).
@@ -122,10 +145,15 @@ reachable() {{
 }}
 
 stop() {{
+  [ -n "$keeper" ] && kill -TERM "$keeper" 2>/dev/null
   [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid"
   exit 0
 }}
 trap stop TERM INT
+if [ -n "$KEEP_BYTES" ]; then
+  keep &
+  keeper=$!
+fi
 
 while :; do
   if reachable; then mode=pull-through; config=$PULL_THROUGH
@@ -133,8 +161,7 @@ while :; do
   fi
   echo "$mode" > "$MODE_FILE"
   echo "kindreg: mirror $NAME serving in $mode mode (upstream $UPSTREAM)" >&2
-  registry serve "$config" &
-  pid=$!
+  serve "$config"
   if [ "$mode" = cache-only ]; then
     while kill -0 "$pid" 2>/dev/null; do
       sleep "$INTERVAL" & wait $!
@@ -167,7 +194,10 @@ def container_env(reg: RegistryPlan) -> list[str]:
     """Plain (non-secret) environment of a registry container."""
     if reg.role is not Role.MIRROR:
         return []
-    return [f"{UPSTREAM_ENV}={reg.upstream}", f"{MIRROR_NAME_ENV}={reg.name}"]
+    env = [f"{UPSTREAM_ENV}={reg.upstream}", f"{MIRROR_NAME_ENV}={reg.name}"]
+    if reg.keep_bytes:
+        env += [f"{keeper.KEEP_BYTES_ENV}={reg.keep_bytes}", f"{keeper.IN_USE_ENV}={reg.in_use_seconds}"]
+    return env
 
 
 def container_files(reg: RegistryPlan) -> dict[str, str]:
@@ -176,6 +206,7 @@ def container_files(reg: RegistryPlan) -> dict[str, str]:
     if reg.role is Role.MIRROR:
         files[CACHE_ONLY_PATH] = registry_config(reg, cache_only=True)
         files[MIRROR_ENTRYPOINT_PATH] = mirror_entrypoint(reg)
+        files[KEEP_PLAN_PATH] = keeper.PLAN_AWK
     return files
 
 

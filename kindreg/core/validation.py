@@ -111,7 +111,8 @@ def _range_message(model: type[BaseModel], loc: tuple) -> str:
 
 def _unknown_field(model: type[BaseModel], loc: tuple) -> str:
     owner = _model_at(model, loc[:-1])
-    allowed = [f.alias or n for n, f in owner.model_fields.items()] if owner else []
+    # A dotted alias (`mirrors.maxSize`) is written inside its mapping, not here.
+    allowed = [a for n, f in owner.model_fields.items() if "." not in (a := f.alias or n)] if owner else []
     guess = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
     hint = f'did you mean "{guess[0]}"? ' if guess else ""
     return f"unknown field; {hint}(allowed here: {', '.join(allowed)})"

@@ -98,7 +98,7 @@ def test_shared_mirror_containers(shared_run):
 def test_shared_mirror_config_is_uploaded_in_the_container_definition(shared_run):
     docker_io = shared_run.named("shared-io-docker-container")
     files = uploads(docker_io)
-    assert set(files) == {render.CONFIG_PATH, render.CACHE_ONLY_PATH, render.MIRROR_ENTRYPOINT_PATH}
+    assert set(files) == {render.CONFIG_PATH, render.CACHE_ONLY_PATH, render.MIRROR_ENTRYPOINT_PATH, render.KEEP_PLAN_PATH}
     config = yaml.safe_load(files[render.CONFIG_PATH]["content"])
     assert config["proxy"]["remoteurl"] == "http://lok8s-registry-io-docker-front:8080"
     assert config["http"]["addr"] == ":80"

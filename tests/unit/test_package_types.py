@@ -33,7 +33,7 @@ def schema() -> dict:
 
 
 def _aliases(model: type[BaseModel], json_fields_only: bool = False) -> set[str]:
-    return {f.alias or camel_case(name) for name, f in model.model_fields.items()
+    return {types.input_name(f.alias) if f.alias else camel_case(name) for name, f in model.model_fields.items()
             if (model, name) not in NOT_IN_PACKAGE and not (json_fields_only and f.exclude)}
 
 

@@ -287,6 +287,15 @@ def label(container: dict, key: str) -> Optional[str]:
     return ((container.get("Config") or {}).get("Labels") or {}).get(key)
 
 
+def env_value(container: dict, name: str) -> Optional[str]:
+    """A variable of the container's environment, as the engine holds it."""
+    for entry in (container.get("Config") or {}).get("Env") or []:
+        key, _, value = entry.partition("=")
+        if key == name:
+            return value
+    return None
+
+
 def name_of(container: dict) -> str:
     return container.get("Name", "").lstrip("/")
 

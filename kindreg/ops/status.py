@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
-from kindreg.adapters.engine import Engine, addresses, is_registry, label, name_of, running, state_of
+from kindreg.adapters.engine import Engine, addresses, env_value, is_registry, label, name_of, running, state_of
+from kindreg.core.keeper import KEEP_BYTES_ENV
 from kindreg.adapters.reach import HostRoutes, published_port, registry_port
 from kindreg.core.render import DATA_DIR, MODE_FILE
 from kindreg.core.text import table
@@ -33,6 +34,9 @@ class RegistryStatus:
     repositories: Optional[int]
     mode: Optional[str]  # mirrors: pull-through | cache-only
     traffic: Optional[MirrorTraffic] = None  # mirrors: the registry's own counters since its start
+    # A bounded mirror's share of mirrors.maxSize, as its container holds it (its keeper's budget;
+    # traffic.disk_bytes is what its volume, front cache's part included, uses of it).
+    bound_bytes: Optional[int] = None
 
 
 @dataclass
@@ -95,7 +99,13 @@ def _registry(engine: Engine, c: dict, routes: HostRoutes) -> RegistryStatus:
         repositories=_count(engine, name_of(c)) if up else None,
         mode=_mode(engine, name_of(c)) if up and role == Role.MIRROR else None,
         traffic=read_traffic(engine, name_of(c)) if up and role == Role.MIRROR else None,
+        bound_bytes=_bound(c),
     )
+
+
+def _bound(c: dict) -> Optional[int]:
+    value = env_value(c, KEEP_BYTES_ENV)
+    return int(value) if value and value.isdigit() else None
 
 
 def read_traffic(engine: Engine, container: str) -> Optional[MirrorTraffic]:
@@ -155,13 +165,21 @@ def _traffic_rows(regs: list[RegistryStatus]) -> list[str]:
     mirrors = [r for r in regs if r.traffic]
     if not mirrors:
         return []
-    rows = [("MIRROR", "REQUESTS", "HITS", "MISSES", "HIT RATE", "FETCHED", "SERVED", "DISK")]
+    rows = [("MIRROR", "REQUESTS", "HITS", "MISSES", "HIT RATE", "FETCHED", "SERVED", "DISK", "BOUND")]
     for r in mirrors:
         t = r.traffic
         rate = "-" if t.hit_rate is None else f"{t.hit_rate:.0%}"
         rows.append((r.name, str(t.requests), str(t.hits), str(t.misses), rate, human_bytes(t.fetched_bytes),
-                     human_bytes(t.served_bytes), human_bytes(t.disk_bytes)))
+                     human_bytes(t.served_bytes), human_bytes(t.disk_bytes), _bound_cell(r)))
     return ["Mirror traffic since each registry started (FETCHED: from its front cache or upstream):", *table(rows)]
+
+
+def _bound_cell(r: RegistryStatus) -> str:
+    if r.bound_bytes is None:
+        return "-"
+    used = r.traffic.disk_bytes if r.traffic else None
+    share = f" ({used / r.bound_bytes:.0%})" if used is not None else ""
+    return f"{human_bytes(r.bound_bytes)}{share}"
 
 
 def _registry_rows(regs: list[RegistryStatus]) -> list[str]:

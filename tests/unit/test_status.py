@@ -141,8 +141,8 @@ def test_status_shows_each_mirrors_traffic_from_its_own_counters():
                           debug_vars(30, 27, 3, 3 * 8 * 1048576, 30 * 8 * 1048576, manifests=(6, 4, 2, 4000, 12000)))
     out = status.render_table(status.collect(engine))
     assert ("Mirror traffic since each registry started (FETCHED: from its front cache or upstream):\n"
-            "  MIRROR     REQUESTS  HITS  MISSES  HIT RATE  FETCHED   SERVED     DISK\n"
-            "  io-docker  36        31    5       86%       24.0 MiB  240.0 MiB  51.0 MiB") in out
+            "  MIRROR     REQUESTS  HITS  MISSES  HIT RATE  FETCHED   SERVED     DISK      BOUND\n"
+            "  io-docker  36        31    5       86%       24.0 MiB  240.0 MiB  51.0 MiB  -") in out
     doc = status.collect(engine).to_json()
     docker_io = next(r for r in doc["shared"] if r["name"] == "io-docker")
     assert docker_io["traffic"] == {"requests": 36, "hits": 31, "misses": 5, "fetched_bytes": 3 * 8 * 1048576 + 4000,
@@ -154,3 +154,16 @@ def test_status_shows_each_mirrors_traffic_from_its_own_counters():
 def test_a_registry_without_proxy_counters_has_no_traffic(text):
     from kindreg.core.traffic import parse_debug_vars
     assert parse_debug_vars(text) is None
+
+
+def test_status_shows_a_bounded_mirrors_share_and_its_use_of_it():
+    engine = with_traffic(machine(), "lok8s-registry-io-docker", debug_vars(3, 2, 1, 10, 20),
+                          du=f"{40 * 1024}\t/var/lib/registry\n")
+    docker_io = next(c for c in engine.containers() if c["Name"].lstrip("/") == "lok8s-registry-io-docker")
+    docker_io["Config"]["Env"] = ["KINDREG_MIRROR=io-docker", f"KINDREG_KEEP_BYTES={80 * 1048576}"]
+    found = status.collect(engine)
+    out = status.render_table(found)
+    assert "DISK      BOUND" in out and "40.0 MiB  80.0 MiB (50%)" in out, out
+    doc = {r["name"]: r for r in found.to_json()["shared"]}
+    assert doc["io-docker"]["bound_bytes"] == 80 * 1048576 and doc["io-docker"]["traffic"]["disk_bytes"] == 40 * 1048576
+    assert doc["io-quay"]["bound_bytes"] is None

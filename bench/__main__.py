@@ -9,11 +9,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import cirestore, coldwarm, engine_ops, program_cost, report, sharing
+from bench import cirestore, coldwarm, diskbound, engine_ops, program_cost, report, sharing
 from bench.common import Upstream, make_bench
 
 RESULTS = Path(__file__).parent / "results.json"
-ALL = ["sharing", "cold_warm", "concurrent", "ci_restore", "program_cost", "engine"]
+ALL = ["sharing", "cold_warm", "concurrent", "ci_restore", "disk_bound", "program_cost", "engine"]
+SLOW = {"cold_warm", "concurrent", "ci_restore", "disk_bound"}  # through the rate-limited upstream
 
 
 def main() -> int:
@@ -30,7 +31,7 @@ def main() -> int:
         results.append(program_cost.profile())
     if "engine" in only:
         results += engine_ops.measure(runs=args.runs)
-    if only & {"sharing", "cold_warm", "concurrent", "ci_restore"}:
+    if only & ({"sharing"} | SLOW):
         workdir = Path(tempfile.mkdtemp(prefix="kindreg-bench-"))
         bench = make_bench(workdir)
         # Sharing is about bytes, not time: an unshaped link keeps it quick.
@@ -43,10 +44,10 @@ def main() -> int:
             finally:
                 bench.destroy_all()
                 upstream.close()
-        if only & {"cold_warm", "concurrent", "ci_restore"}:
+        if only & SLOW:
             upstream = Upstream(workdir / "slow", rate=args.rate)
             try:
-                for name, layers in sharing.IMAGE_SET.items():
+                for name, layers in {**sharing.IMAGE_SET, **diskbound.IMAGE_SET}.items():
                     upstream.push(name, layers)
                 if "cold_warm" in only:
                     cold_warm = coldwarm.measure_cold_warm(bench, upstream, args.runs)
@@ -55,6 +56,8 @@ def main() -> int:
                     results += coldwarm.measure_concurrent(bench, upstream, runs=args.runs)
                 if "ci_restore" in only:
                     results.append(cirestore.measure(bench, upstream, runs=args.runs))
+                if "disk_bound" in only:
+                    results.append(diskbound.measure(bench, upstream, runs=args.runs))
             finally:
                 bench.destroy_all()
                 upstream.close()

@@ -72,6 +72,21 @@ def table_lines(document: dict) -> list[str]:
                    ", ".join(f"{k} {v:.1%}" for k, v in r["shares"].items()))
     out += _engine(by)
     out += _ci_restore(by)
+    out += _disk_bound(by)
+    return out
+
+
+def _disk_bound(by: dict) -> list[str]:
+    out = []
+    for r in by.get("disk-bound", []):
+        p = r["params"]
+        out.append(f"7. A bounded mirror ({_mib(p['pulledBytes'])} MiB pulled through a {_mib(r['boundBytes'])} MiB "
+                   f"bound, {p['images']} images, inUseFor {p['inUseFor']}; {p['runs']} runs)")
+        out += table([("peak MiB", "peak / bound", "unbounded peak MiB", "pull s bounded", "pull s unbounded",
+                       "bounded / unbounded", "upstream bytes, recently used again"),
+                      (_mib(r["peakBytes"]), f"{r['diskToBoundRatio']:.3f}", _mib(r["unboundedPeakBytes"]),
+                       f"{r['pullSecondsBounded']:.2f}", f"{r['pullSecondsUnbounded']:.2f}",
+                       f"{r['pullTimeRatioToUnbounded']:.3f}", str(r["upstreamBytesRecentlyUsed"]))])
     return out
 
 

@@ -11,6 +11,7 @@ cache keeps its part in the mirror's volume, so one measure of the volume is eve
 """
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -21,7 +22,7 @@ from kindreg.adapters.engine import DockerCli
 from kindreg.adapters.mirrorstore import read_recorded, read_store
 from kindreg.core import frontcache, keeper, mirrorstore as ms
 from kindreg.core.render import DATA_DIR, KEEP_PLAN_PATH
-from tests.live.conftest import node_forget, node_pull, stack_configs, write_stack_files
+from tests.live.conftest import kindreg_cli, node_forget, node_pull, stack_configs, write_stack_files
 
 pytestmark = pytest.mark.live
 NAMES = "kindreg-bound"
@@ -101,6 +102,10 @@ def test_the_mirror_keeps_to_its_share_while_nodes_pull(live, world, upstream):
     assert "library/img0" not in held and f"library/img{IMAGES - 1}" in held, held
     assert not ms.broken(store)
     assert all(img.whole_in(store.blobs) for img in ms.images(store)), "a kept image lost a blob"
+
+    shown = json.loads(kindreg_cli("status", "--json").stdout)
+    mirror = next(r for r in shown["shared"] if r["container"] == MIRROR)
+    assert mirror["bound_bytes"] == SHARE and 0 < mirror["traffic"]["disk_bytes"] <= SHARE * 1.05, mirror
 
     upstream.stop()
     try:

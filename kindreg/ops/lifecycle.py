@@ -17,13 +17,14 @@ from typing import Callable, ContextManager, Optional, Protocol, Sequence
 from kindreg.adapters.engine import Engine as DockerEngine
 from kindreg.core import crossstack, drift, fingerprint
 from kindreg.core.describe import where
-from kindreg.core.drift import Difference, Fix
+from kindreg.core.drift import Difference, Drift, Fix
+from kindreg.core.expected import Thing
 from kindreg.core.errors import ConfigError, problem
 from kindreg.core.plan import ProjectPlan, SharedPlan
 from kindreg.core.stacks import Plan
 from kindreg.core.world import Recorded
 
-from . import fastpath, guard, project, recover, reconcile
+from . import fastpath, guard, project, prune, recover, reconcile
 from .recover import Refused
 
 # What an `up` says of a stack whose engine run it spared (kindreg.ops.fastpath).
@@ -114,6 +115,8 @@ def up(stacks: Stacks, t: Target, confirm: Confirm, out: Out, machine: reconcile
             want, seen, found = machine.look(plan, recorded, again=quiet and not acted) \
                 if recorded.up else (None, None, [])
             _refuse_by_hand(found, name)
+            if any(d.thing is Thing.MIRROR and d.drift is Drift.STOPPED for d in found):
+                prune.wait_for_collections(machine.engine, name, out)
             moved = _moved(stacks, machine, t, plan, recorded, want, seen, found)
             quiet = not moved
             if quiet:

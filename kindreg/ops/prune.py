@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
 from kindreg.adapters import mirrorstore as store_reader
-from kindreg.adapters.engine import Engine, EngineError, by_name, label, running
+from kindreg.adapters.engine import Engine, EngineError, by_name, label, name_of, running
 from kindreg.core import mirrorstore as ms, render
 from kindreg.core.plan import RegistryPlan
 from kindreg.core.quantity import duration_seconds, human_bytes
@@ -131,6 +131,18 @@ def _verified(engine: Engine, t: Target, ev: ms.Eviction, before: ms.SeenStore) 
         return Outcome(t.plan.name, ev, False, "kept images lost blobs: " + ", ".join(missing))
     return Outcome(t.plan.name, ev, True, f"freed {human_bytes(max(0, before.used - after.used))}; "
                                           f"{len(ev.keep)} kept image(s) checked whole; now {human_bytes(after.used)}")
+
+
+def wait_for_collections(engine: Engine, stack: str, out: Out) -> bool:
+    """Before a stopped mirror of `stack` is started again: a killed prune may have left its
+    garbage collection sweeping the mirror's storage, and a registry serving meanwhile would
+    write blobs the sweep then deletes (it marks first, sweeps after). Whether one was waited for."""
+    found = [name_of(c) for c in engine.containers()
+             if label(c, Label.ROLE) == PRUNE_ROLE and label(c, Label.STACK) == stack
+             and label(c, Label.MANAGED) == MANAGED_VALUE and running(c)]
+    for name in found:
+        _wait_gone(engine, name, out)
+    return bool(found)
 
 
 def _wait_gone(engine: Engine, name: str, out: Out) -> None:

@@ -15,10 +15,8 @@ from __future__ import annotations
 import threading
 import time
 
-from bench.common import (NAMES, NET, UPSTREAM_IP, UPSTREAM_PORT, Bench, MiB, Upstream, front_cache, median,
-                          project_stack, pull, random_bytes)
+from bench.common import Bench, MiB, Upstream, disk_kib, median, project_stack, pull, random_bytes, shared_stack
 from bench.coldwarm import MIRROR
-from kindreg.core.render import DATA_DIR
 
 BOUND = 64 * MiB
 BOUND_TEXT = "64MiB"
@@ -34,12 +32,11 @@ KEPT = REFS[-2:]  # read last: still cached after the sequence
 
 
 def _shared(bench: Bench, bounded: bool) -> dict:
-    mirrors = [{"name": "io-docker", "url": f"http://{UPSTREAM_IP}:{UPSTREAM_PORT}", "host": "docker.io"}]
-    return {"kindreg:shared": {"network": {"name": f"{NAMES}-registries", "cidr": f"{NET}.200.0/24"},
-                               "prefix": NAMES, "image": bench.registry_image, "deleteVolumes": True,
-                               "frontCache": front_cache(True),
-                               "mirrors": {"maxSize": BOUND_TEXT, "inUseFor": IN_USE, "list": mirrors}
-                               if bounded else mirrors}}
+    config = shared_stack(bench)
+    if bounded:
+        shared = config["kindreg:shared"]
+        shared["mirrors"] = {"maxSize": BOUND_TEXT, "inUseFor": IN_USE, "list": shared["mirrors"]}
+    return config
 
 
 class Peak(threading.Thread):
@@ -47,14 +44,12 @@ class Peak(threading.Thread):
 
     def __init__(self, bench: Bench):
         super().__init__(daemon=True)
-        self.container = bench.client.containers.get(MIRROR)
+        self.client = bench.client
         self.peak, self.done = 0, threading.Event()
 
     def run(self) -> None:
         while not self.done.is_set():
-            out = self.container.exec_run(["du", "-s", "-k", DATA_DIR]).output.decode()
-            if out.split() and out.split()[0].isdigit():
-                self.peak = max(self.peak, int(out.split()[0]) * 1024)
+            self.peak = max(self.peak, disk_kib(self.client, MIRROR) * 1024)
             time.sleep(0.25)
 
     def stop(self) -> int:

@@ -139,7 +139,7 @@ def check_size(value: Optional[str]) -> Optional[str]:
         try:
             quantity.size_bytes(value)
         except quantity.QuantityError as err:
-            raise _fail(str(err).replace("{", "{{").replace("}", "}}")) from None
+            _check(str(err))
     return value
 
 
@@ -149,15 +149,13 @@ MIRRORS_MAX_SIZE = "mirrors.maxSize"
 MIRRORS_IN_USE_FOR = "mirrors.inUseFor"  # content read this recently is in use: never evicted
 MIRRORS_LIST = "list"
 DEFAULT_IN_USE_FOR = "1m"
-_MIRRORS_BOUND = Field(default=None, alias=MIRRORS_MAX_SIZE)
-_MIRRORS_IN_USE = Field(default=DEFAULT_IN_USE_FOR, alias=MIRRORS_IN_USE_FOR)
 
 
 def check_duration(value: str) -> str:
     try:
         quantity.duration_seconds(value)
     except quantity.QuantityError as err:
-        raise _fail(str(err).replace("{", "{{").replace("}", "}}")) from None
+        _check(str(err))
     return value
 
 
@@ -355,11 +353,33 @@ class SharedRef(Strict):
         return check_name(v, "stack name")
 
 
-class RegistriesSpec(Strict):
+class MirrorsBound(Strict):
+    """The disk bound of the mirrors a stack owns: `mirrors: {maxSize, inUseFor, list}`."""
+
+    mirrors_max_size: Optional[str] = Field(default=None, alias=MIRRORS_MAX_SIZE)
+    mirrors_in_use_for: str = Field(default=DEFAULT_IN_USE_FOR, alias=MIRRORS_IN_USE_FOR)
+
+    @field_validator("mirrors_max_size")
+    @classmethod
+    def _bound(cls, v: Optional[str]) -> Optional[str]:
+        return check_size(v)
+
+    @field_validator("mirrors_in_use_for")
+    @classmethod
+    def _in_use(cls, v: str) -> str:
+        return check_duration(v)
+
+    @property
+    def mirrors_path(self) -> str:
+        """Where the mirror list was written: under `list` when `mirrors` was a mapping (the
+        bound's fields are set only that way, kindreg.core.load)."""
+        mapped = {"mirrors_max_size", "mirrors_in_use_for"} & self.model_fields_set
+        return f"mirrors.{MIRRORS_LIST}" if mapped else "mirrors"
+
+
+class RegistriesSpec(MirrorsBound):
     shared: SharedRef = Field(default_factory=SharedRef)
     mirrors: list[MirrorSpec] = Field(default_factory=default_mirrors)
-    mirrors_max_size: Optional[str] = _MIRRORS_BOUND
-    mirrors_in_use_for: str = _MIRRORS_IN_USE
     tls: bool = False
     image: str = DEFAULT_REGISTRY_IMAGE
     prefix: Optional[str] = None
@@ -372,16 +392,6 @@ class RegistriesSpec(Strict):
     @classmethod
     def _prefix(cls, v: Optional[str]) -> Optional[str]:
         return None if v is None else check_name(v, "container name prefix")
-
-    @field_validator("mirrors_max_size")
-    @classmethod
-    def _bound(cls, v: Optional[str]) -> Optional[str]:
-        return check_size(v)
-
-    @field_validator("mirrors_in_use_for")
-    @classmethod
-    def _in_use(cls, v: str) -> str:
-        return check_duration(v)
 
     @field_validator("image")
     @classmethod
@@ -475,14 +485,12 @@ class ProjectConfig(Strict):
         return path[-1] in node.model_fields_set
 
 
-class SharedStackConfig(Strict):
+class SharedStackConfig(MirrorsBound):
     """The shared stack: one set of mirrors for every project on the machine."""
 
     network: SharedNetworkSpec = Field(default_factory=SharedNetworkSpec)
     prefix: str = DEFAULT_SHARED_PREFIX
     mirrors: list[MirrorSpec] = Field(default_factory=default_mirrors)
-    mirrors_max_size: Optional[str] = _MIRRORS_BOUND
-    mirrors_in_use_for: str = _MIRRORS_IN_USE
     tls: bool = False
     image: str = DEFAULT_REGISTRY_IMAGE
     delete_volumes: bool = False
@@ -493,16 +501,6 @@ class SharedStackConfig(Strict):
     @classmethod
     def _prefix(cls, v: str) -> str:
         return check_name(v, "container name prefix")
-
-    @field_validator("mirrors_max_size")
-    @classmethod
-    def _bound(cls, v: Optional[str]) -> Optional[str]:
-        return check_size(v)
-
-    @field_validator("mirrors_in_use_for")
-    @classmethod
-    def _in_use(cls, v: str) -> str:
-        return check_duration(v)
 
     @field_validator("image")
     @classmethod

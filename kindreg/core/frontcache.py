@@ -44,15 +44,6 @@ CACHE_DIR = "/var/cache/kindreg-front"
 # `max_size` only when its cache manager wakes, seconds later, and the keeper sees the sum.
 VOLUME_MOUNT = "/var/cache/kindreg-volume"
 VOLUME_CACHE_DIR = f"{VOLUME_MOUNT}/kindreg-front"
-
-
-def cache_dir(reg: RegistryPlan) -> str:
-    return VOLUME_CACHE_DIR if in_volume(reg) else CACHE_DIR
-
-
-def in_volume(reg: RegistryPlan) -> bool:
-    """Whether the front's cache lives in its mirror's volume (a bounded mirror's does)."""
-    return reg.keep_bytes is not None
 TOKEN_CACHE_DIR = "/var/cache/kindreg-front-tokens"
 TOKEN_KEEP = "30s"  # well inside the shortest token lifetime clients honour (60 s)
 HEALTH_PATH = "/kindreg-front/health"
@@ -74,6 +65,15 @@ HOST_GRAMMAR = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$")
 # Characters nginx reads as syntax or variables in an argument: refused, never escaped
 # (nginx has no escape for `$`).
 _UNSAFE = re.compile(r"[\s$;{}'\"\\#]")
+
+
+def cache_dir(reg: RegistryPlan) -> str:
+    return VOLUME_CACHE_DIR if in_volume(reg) else CACHE_DIR
+
+
+def in_volume(reg: RegistryPlan) -> bool:
+    """Whether the front's cache lives in its mirror's volume (a bounded mirror's does)."""
+    return reg.keep_bytes is not None
 
 
 def nginx_value(value: str) -> str:

@@ -15,7 +15,7 @@ from pydantic.alias_generators import to_camel
 from . import diskbound, endpoint, layout
 from .quantity import duration_seconds
 from .grammar import LINUX_HOSTNAME_MAX
-from .config import MIRRORS_LIST, MIRRORS_MAX_SIZE, FrontCacheSpec, MirrorSpec, ProjectConfig, SharedStackConfig
+from .config import MIRRORS_MAX_SIZE, FrontCacheSpec, MirrorSpec, ProjectConfig, SharedStackConfig
 from .errors import ConfigError, Problem, problem
 from .vocabulary import (BUILD_HOSTNAME, CACHE_HOSTNAME, DEFAULT_MIRROR_NAMES, DOCKER_LOGIN_SOURCE, HOSTNAMES,
                          LOCAL_NAMES, STATE_DIR, Role, Scope, TreePlace)
@@ -306,7 +306,7 @@ def plan_shared(cfg: SharedStackConfig, stack: str, source: str = "config", pref
     net = NetworkPlan.of(cfg.network.name, cfg.network.cidr, Scope.SHARED)
     mirrors = _mirrors(cfg.mirrors, cfg.prefix, net, cfg.tls, cfg.image, stack, cfg.publish_mirrors,
                        cfg.front_cache)
-    at = _indexed(cfg.mirrors, field_path(prefix, _list_path(cfg, "mirrors")))
+    at = _indexed(cfg.mirrors, field_path(prefix, cfg.mirrors_path))
     mirrors, problems = _bounded(mirrors, cfg.mirrors, cfg.mirrors_max_size, cfg.mirrors_in_use_for,
                                  cfg.front_cache, field_path(prefix, MIRRORS_MAX_SIZE), at)
     problems += _names_too_long(mirrors, field_path(prefix, "prefix"), at)
@@ -351,7 +351,7 @@ def plan_project(cfg: ProjectConfig, stack: str, shared: Optional[SharedExport],
         at = lambda name, field: field_path(prefix, "registries.shared.stack")  # noqa: E731
         problems = []
     else:
-        at = _indexed(regs.mirrors, field_path(prefix, "registries." + _list_path(regs, "mirrors")))
+        at = _indexed(regs.mirrors, field_path(prefix, "registries." + regs.mirrors_path))
         mirrors, problems = _bounded(mirrors, regs.mirrors, regs.mirrors_max_size, regs.mirrors_in_use_for,
                                      regs.front_cache, field_path(prefix, f"registries.{MIRRORS_MAX_SIZE}"), at)
         owned += mirrors
@@ -413,13 +413,6 @@ def _mirror(m: MirrorSpec, container: str, net: NetworkPlan, offset: int, tls: b
         username=m.username, password_from=DOCKER_LOGIN_SOURCE if m.use_docker_login else m.password,
         publish=publish, front=_front(container, front),
     )
-
-
-def _list_path(cfg, field: str) -> str:
-    """Where the mirror list was written: under `list` when `mirrors` was a mapping (its other
-    keys are set only that way, kindreg.core.load)."""
-    mapping = {"mirrors_max_size", "mirrors_in_use_for"} & cfg.model_fields_set
-    return f"{field}.{MIRRORS_LIST}" if mapping else field
 
 
 def _indexed(specs: list[MirrorSpec], path: str):

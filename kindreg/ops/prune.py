@@ -85,7 +85,7 @@ def prune(engine: Engine, found: Sequence[Target], policy: Callable[[Target], ms
             results.append(Outcome(t.plan.name, None, False, f"no container {t.plan.container}; run `kindreg up`"))
             continue
         if not running(c):  # a prune killed while the mirror was paused
-            _wait_gone(engine, t.plan.container + PRUNE_SUFFIX, out)
+            wait_for_collections(engine, t.plan.owner, out)
             engine.start(t.plan.container)
             _wait_ready(engine, t.plan.container)
         results.append(_one(engine, t, c, policy(t), dry_run, out, now))

@@ -27,17 +27,22 @@ def test_registry_container_files_match_golden(stack):
     chosen = [r for r in regs if r.role != "mirror"] + [r for r in regs if r.role == "mirror"][:1]
     for reg in chosen:
         for path, content in render.container_files(reg).items():
-            if path != render.MIRROR_ENTRYPOINT_PATH:  # one script for every mirror: below
+            if path not in ONE_FOR_EVERY_MIRROR:  # below
                 check_golden(f"{stack}/{reg.container}{path}", content)
         if reg.front:
             check_golden(f"{stack}/{reg.front.container}{frontcache.CONF_PATH}", frontcache.nginx_conf(reg))
 
 
-def test_the_mirror_entrypoint_is_one_script_for_every_mirror():
-    scripts = {render.container_files(m)[render.MIRROR_ENTRYPOINT_PATH]
+# Files every mirror gets the same, each with one golden file.
+ONE_FOR_EVERY_MIRROR = {render.MIRROR_ENTRYPOINT_PATH: "mirror.sh", render.KEEP_PLAN_PATH: "keep.awk"}
+
+
+@pytest.mark.parametrize("path", ONE_FOR_EVERY_MIRROR)
+def test_the_mirror_entrypoint_is_one_script_for_every_mirror(path):
+    scripts = {render.container_files(m)[path]
                for stack in ("shared", "shared-tls", "alt", "ksail") for m in plan_of(stack).mirrors}
     assert len(scripts) == 1
-    check_golden("mirror.sh", scripts.pop())
+    check_golden(ONE_FOR_EVERY_MIRROR[path], scripts.pop())
 
 
 @pytest.mark.parametrize("stack", ["dev", "qa"])

@@ -20,7 +20,8 @@ class FrontCache(pulumi.ComponentResource):
     container: docker.Container
 
     def __init__(self, name: str, plan: RegistryPlan, image: pulumi.Input[str], network: pulumi.Input[str],
-                 volume: pulumi.Input[str], opts: Optional[pulumi.ResourceOptions] = None):
+                 volume: pulumi.Input[str], opts: Optional[pulumi.ResourceOptions] = None,
+                 via_ca_pem: Optional[str] = None):
         super().__init__("kindreg:front:FrontCache", name, None, opts)
         assert plan.front is not None
         self.container = docker.Container(
@@ -28,7 +29,7 @@ class FrontCache(pulumi.ComponentResource):
             name=plan.front.container,
             image=image,
             entrypoints=frontcache.entrypoint(),
-            uploads=[docker.ContainerUploadArgs(file=frontcache.CONF_PATH, content=frontcache.nginx_conf(plan))],
+            uploads=_uploads(plan, via_ca_pem),
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network)],
             # A bounded mirror's front keeps its cache in the mirror's volume (core.frontcache).
             volumes=[docker.ContainerVolumeArgs(volume_name=volume, container_path=frontcache.VOLUME_MOUNT)]
@@ -47,7 +48,15 @@ class FrontCache(pulumi.ComponentResource):
         self.register_outputs({"name": plan.front.container})
 
 
-def fronts(name: str, plans, network: pulumi.Input[str], parent: pulumi.Resource):
+def _uploads(plan: RegistryPlan, via_ca_pem: Optional[str]) -> list[docker.ContainerUploadArgs]:
+    out = [docker.ContainerUploadArgs(file=frontcache.CONF_PATH, content=frontcache.nginx_conf(plan))]
+    if plan.via_ca:
+        assert via_ca_pem is not None, "the program reads viaCa"
+        out.append(docker.ContainerUploadArgs(file=frontcache.VIA_CA_PATH, content=via_ca_pem))
+    return out
+
+
+def fronts(name: str, plans, network: pulumi.Input[str], parent: pulumi.Resource, via_ca_pem: Optional[str] = None):
     """Per planned mirror that has a front cache, by mirror name: what makes its FrontCache from
     the mirror's volume; one image resource per image."""
     from . import common
@@ -60,5 +69,5 @@ def fronts(name: str, plans, network: pulumi.Input[str], parent: pulumi.Resource
             images[r.front.image] = common.registry_image(f"{name}-front-image{'' if not images else len(images)}",
                                                           r.front.image, parent)
         out[r.name] = functools.partial(FrontCache, f"{name}-{r.name}-front", r, images[r.front.image].image_id,
-                                        network, opts=pulumi.ResourceOptions(parent=parent))
+                                        network, opts=pulumi.ResourceOptions(parent=parent), via_ca_pem=via_ca_pem)
     return out

@@ -4,6 +4,7 @@ and builds what that stack builds, under itself."""
 from typing import Optional
 
 import pulumi
+from pydantic.alias_generators import to_camel
 
 from kindreg.core import load as loading
 from kindreg.core.plan import plan_shared
@@ -32,8 +33,15 @@ class MirrorSet(pulumi.ComponentResource):
         with package_error():
             loaded = loading.shared_mapping(config_of(args), name, f'MirrorSet "{name}"', prefix="")
             plan = plan_shared(loaded.config, loaded.stack, loaded.source, loaded.prefix)
-            out = build_shared(plan, loaded, program.package_host(), Placement(self, args.get("mirror_credentials"), "mirrorCredentials"))
+            out = build_shared(plan, loaded, program.package_host(), Placement(
+                self, args.get("mirror_credentials"), "mirrorCredentials",
+                s3_credentials=_s3_keys(args.get("s3_credentials")), auth_passwords=args.get("auth_passwords")))
         self.kindreg = pulumi.Output.from_input(python_names(out["kindreg"]))
         self.network = pulumi.Output.from_input(python_names(out["network"]))
         self.mirrors = pulumi.Output.from_input(python_names(out["mirrors"]))
         self.register_outputs({"kindreg": self.kindreg, "network": self.network, "mirrors": self.mirrors})
+
+
+def _s3_keys(given: Optional[dict]) -> Optional[dict]:
+    """The s3Credentials input (Python names, as the host hands them over) as the stack config's."""
+    return None if given is None else {to_camel(k): v for k, v in given.items()}

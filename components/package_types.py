@@ -40,6 +40,10 @@ class MirrorArgs(TypedDict, total=False):
     """This mirror's own disk bound, a size like 5GiB (default: a share of mirrorsMaxSize)."""
     address: str
     """The mirror's fixed IPv4 address (default: derived from its name)."""
+    via: str
+    """A registry that mirrors url already (a team mirror): fetched from instead of url, which nodes still fall back to."""
+    host_port: int
+    """With publishMirrors: the mirror's port on the host (default: one the engine picks)."""
     use_docker_login: bool
     """Pull with the user's `docker login` to the upstream (everyone reaching the mirror then does)."""
 
@@ -55,6 +59,44 @@ class FrontCacheArgs(TypedDict, total=False):
     """The front cache's bound, in nginx size syntax like 4g."""
     keep: str
     """How long the front cache keeps a blob, in nginx time syntax like 30m."""
+
+
+class S3StorageArgs(TypedDict, total=False):
+    """The mirrors' storage on an S3 bucket (distribution's s3 driver); the keys go in s3Credentials."""
+
+    bucket: Required[str]
+    """The bucket's name."""
+    region: str
+    """The bucket's region (default us-east-1)."""
+    endpoint: str
+    """An S3-compatible store's URL (MinIO, Ceph RGW, SeaweedFS, R2); AWS S3 when absent."""
+    path_style: bool
+    """Address the bucket as a path of the endpoint (default: true with an endpoint)."""
+    root_directory: str
+    """The key prefix the mirrors store under, each in <rootDirectory>/<mirror> (default kindreg)."""
+
+
+class StorageArgs(TypedDict, total=False):
+    """Where the mirrors keep what they fetch: their volumes (default), or an S3 bucket."""
+
+    s3: S3StorageArgs
+    """Store on this S3 bucket."""
+
+
+class AuthArgs(TypedDict, total=False):
+    """Basic auth on the mirrors; the passwords go in authPasswords."""
+
+    users: Required[list[str]]
+    """The users who may pull."""
+
+
+class S3CredentialsArgs(TypedDict):
+    """The S3 keys of storage.s3; give both as secrets."""
+
+    access_key: pulumi.Input[str]
+    """The access key ID."""
+    secret_key: pulumi.Input[str]
+    """The secret access key."""
 
 
 class NetworkArgs(TypedDict, total=False):
@@ -100,6 +142,8 @@ class RegistriesArgs(TypedDict, total=False):
     """Publish the project's own mirrors on 127.0.0.1 too."""
     front_cache: FrontCacheArgs
     """The front caches of the project's own mirrors."""
+    via_ca: str
+    """The CA certificate file (PEM, in the project) of the own mirrors' via registries."""
 
 
 class NodesArgs(TypedDict, total=False):
@@ -237,11 +281,25 @@ class MirrorSetArgs(TypedDict, total=False):
     delete_volumes: bool
     """Remove the mirrors' volumes on destroy (default false: the cache survives)."""
     publish_mirrors: bool
-    """Publish the mirrors on 127.0.0.1 too."""
+    """Publish the mirrors on the host too (at publishAddress)."""
+    publish_address: str
+    """The host address published mirrors listen on (default 127.0.0.1; 0.0.0.0 for a team mirror)."""
+    publish_names: list[str]
+    """The host names other machines reach the published mirrors by (in the TLS certificate)."""
     front_cache: FrontCacheArgs
     """The mirrors' front caches."""
+    storage: StorageArgs
+    """Where the mirrors store what they fetch (default: their volumes)."""
+    auth: AuthArgs
+    """Basic auth on the mirrors (needs tls)."""
+    via_ca: str
+    """The CA certificate file (PEM, in the project) of the mirrors' via registries."""
     mirror_credentials: dict[str, MirrorCredentialsArgs]
     """Upstream credentials by mirror name; give passwords as secrets."""
+    s3_credentials: S3CredentialsArgs
+    """The keys of storage.s3; give them as secrets."""
+    auth_passwords: dict[str, pulumi.Input[str]]
+    """The password of each user of auth.users; give them as secrets."""
 
 
 class ProjectArgs(TypedDict, total=False):
@@ -266,7 +324,7 @@ class ProjectArgs(TypedDict, total=False):
 # ---------------------------------------------------------------- the inputs as stack config
 
 # Inputs of the components that are not stack config: they are read apart.
-NOT_CONFIG = ("shared", "mirror_credentials")
+NOT_CONFIG = ("shared", "mirror_credentials", "s3_credentials", "auth_passwords")
 
 
 def python_names(value: object) -> object:

@@ -21,7 +21,7 @@ import pulumi
 
 from kindreg.adapters import dockercreds, files
 from kindreg.adapters.mkcert import LocalCA
-from kindreg.core import artifact, credentials, preflight, render
+from kindreg.core import artifact, credentials, htpasswd, preflight, render
 from kindreg.core.config import SECRET_FIELDS
 from kindreg.core.errors import ConfigError, problem
 from kindreg.core.plan import ProjectPlan, SharedExport, SharedPlan, field_path, plan_project, plan_shared
@@ -33,6 +33,7 @@ from kindreg.core.vocabulary import Role
 from .cluster import KindCluster, KindClusterArgs
 from .containerd import CertsTree, CertsTreeArgs
 from .project import ProjectRegistries, ProjectRegistriesArgs
+from .registry import Served
 from .shared import SharedRegistries, SharedRegistriesArgs
 from .tls import Certificate, CertificateArgs
 
@@ -98,7 +99,10 @@ def package_error() -> Iterator[None]:
 
 
 def _secret_path(path: str) -> bool:
-    return "mirrorCredentials" in path or path.rsplit(".", 1)[-1] in SECRET_FIELDS
+    return any(key in path for key in SECRET_INPUTS) or path.rsplit(".", 1)[-1] in SECRET_FIELDS
+
+
+SECRET_INPUTS = ("mirrorCredentials", "s3Credentials", "authPasswords")  # the engine would print their values
 
 
 def load(stack: str, host: Host) -> Loaded:
@@ -159,6 +163,8 @@ class Placement:
     parent: Optional[pulumi.Resource] = None
     mirror_credentials: Optional[Mapping] = None  # mirror name -> {username, password}; values may be Outputs
     credentials_key: str = credentials.SECRET_CONFIG_KEY
+    s3_credentials: Optional[Mapping] = None  # {accessKey, secretKey}; values may be Outputs
+    auth_passwords: Optional[Mapping] = None  # user -> password; values may be Outputs
 
     def opts(self) -> Optional[pulumi.ResourceOptions]:
         return pulumi.ResourceOptions(parent=self.parent) if self.parent else None
@@ -184,6 +190,46 @@ def _credentials(plan, loaded: Loaded, host: Host, at: Placement) -> dict[str, p
         lambda pair: {"username": pair[0], "password": pair[1]})) for name, c in found.items()}
 
 
+def _secret_config(at: Placement, given: Optional[Mapping], key: str) -> tuple[Optional[Mapping], str]:
+    """A secret mapping and where it came from: the package's input `key`, else the stack's
+    secret config `kindreg:<key>`."""
+    if at.parent:
+        return given, key
+    return config_object(pulumi.Config("kindreg"), key, secret=True), f"kindreg:{key}"
+
+
+def _served(plan, loaded: Loaded, host: Host, at: Placement) -> Served:
+    """The S3 keys and the users' htpasswd (secret Outputs), and the CA of the `via` registries."""
+    mirrors = [r for r in plan.registries if r.role is Role.MIRROR]
+    keys = None
+    if any(r.s3 for r in mirrors):
+        found = credentials.s3_keys(*_secret_config(at, at.s3_credentials, "s3Credentials"), where=loaded.source)
+        keys = pulumi.Output.secret(pulumi.Output.all(**found))
+    htpasswd_text = None
+    users = next((r.auth_users for r in mirrors if r.auth_users), ())
+    if users:
+        given, key = _secret_config(at, at.auth_passwords, "authPasswords")
+        passwords = credentials.auth_passwords(given, users, where=loaded.source, key=key)
+        htpasswd_text = pulumi.Output.secret(pulumi.Output.all(**passwords)).apply(htpasswd.render)
+    return Served(s3_keys=keys, htpasswd=htpasswd_text, via_ca_pem=_via_ca(plan, loaded, host))
+
+
+def _via_ca(plan, loaded: Loaded, host: Host) -> Optional[str]:
+    path = loaded.config.via_ca if isinstance(plan, SharedPlan) else loaded.config.registries.via_ca
+    if path is None:
+        return None
+    where = field_path(loaded.prefix, "viaCa" if isinstance(plan, SharedPlan) else "registries.viaCa")
+    try:
+        pem = host.read_text(host.project_dir / path)
+    except (OSError, ValueError) as err:
+        raise ConfigError(loaded.source, [problem(where, f"could not be read ({err}); give the path of the "
+                                                  "CA certificate (PEM) of the mirrors' `via` registries", path)]) from None
+    if "-----BEGIN CERTIFICATE-----" not in pem:
+        raise ConfigError(loaded.source, [problem(where, "holds no PEM certificate; give the CA certificate "
+                                                  "the `via` registries' certificates are signed by", path)])
+    return pem
+
+
 def _certificate(plan, host: Host, at: Placement) -> Optional[Certificate]:
     if not plan.tls:
         return None
@@ -194,10 +240,11 @@ def _certificate(plan, host: Host, at: Placement) -> Optional[Certificate]:
 def build_shared(plan: SharedPlan, loaded: Loaded, host: Host, at: Placement = AT_ROOT) -> dict:
     _preflight(plan, loaded, host)
     creds = _credentials(plan, loaded, host, at)
+    served = _served(plan, loaded, host, at)  # every secret read before anything is declared
     env = _environment()
     cert = _certificate(plan, host, at)
     SharedRegistries(plan.stack, SharedRegistriesArgs(
-        plan=plan, credentials=creds, tls=cert.files if cert else None, environment=env), at.opts())
+        plan=plan, credentials=creds, tls=cert.files if cert else None, environment=env, served=served), at.opts())
     return {
         "kindreg": plan.export().to_json(),
         "network": plan.network.to_json(),
@@ -208,10 +255,11 @@ def build_shared(plan: SharedPlan, loaded: Loaded, host: Host, at: Placement = A
 def build_project(plan: ProjectPlan, loaded: Loaded, host: Host, at: Placement = AT_ROOT) -> dict:
     _preflight(plan, loaded, host)
     creds = _credentials(plan, loaded, host, at)
+    served = _served(plan, loaded, host, at)  # every secret read before anything is declared
     env = _environment()
     cert = _certificate(plan, host, at)
     registries = ProjectRegistries(plan.stack, ProjectRegistriesArgs(
-        plan=plan, credentials=creds, tls=cert.files if cert else None), at.opts())
+        plan=plan, credentials=creds, tls=cert.files if cert else None, served=served), at.opts())
     ca = host.ca.file() if plan.needs_ca else None
     ca_pem = files.read_text(Path(ca)) if ca else None  # mkcert's CA: outside the project
     tree = _certs_tree(plan, registries, host, env, ca, ca_pem, at)

@@ -9,7 +9,7 @@ import pulumi
 from kindreg.core.plan import ProjectPlan
 
 from . import common
-from .registry import TlsFiles, registries
+from .registry import Served, TlsFiles, registries
 
 
 @dataclass
@@ -17,6 +17,7 @@ class ProjectRegistriesArgs:
     plan: ProjectPlan
     credentials: dict[str, pulumi.Output] = field(default_factory=dict)  # own mirrors only
     tls: Optional[TlsFiles] = None
+    served: Served = Served()
 
 
 class ProjectRegistries(pulumi.ComponentResource):
@@ -28,6 +29,6 @@ class ProjectRegistries(pulumi.ComponentResource):
         self.network = common.network(f"{name}-network", plan.network, plan.stack, self)
         self.image = common.registry_image(f"{name}-image", plan.build.image, self)
         self.registries = registries(name, plan.registries, self.image.image_id, self.network.name,
-                                     plan.delete_volumes, args.credentials, args.tls, self)
+                                     plan.delete_volumes, args.credentials, args.tls, self, args.served)
         self.register_outputs({"network": self.network.name,
                                "registries": [r.container.name for r in self.registries]})

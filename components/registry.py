@@ -9,7 +9,6 @@ import pulumi_docker as docker
 
 from kindreg.core import render
 from kindreg.core.plan import RegistryPlan
-from kindreg.core.vocabulary import PUBLISH_ADDRESS
 
 from .front import FrontCache, fronts
 
@@ -23,6 +22,17 @@ class TlsFiles:
     fingerprint: pulumi.Input[str]
 
 
+@dataclass(frozen=True)
+class Served:
+    """What the stack's mirrors serve and store with beyond their plan: the S3 keys, the
+    htpasswd file of their users (both secret Outputs), the CA of their `via` registries (PEM,
+    for the front caches, which are what talks to those registries)."""
+
+    s3_keys: Optional[pulumi.Output] = None  # {"accessKey", "secretKey"}
+    htpasswd: Optional[pulumi.Output] = None  # the file's text
+    via_ca_pem: Optional[str] = None
+
+
 @dataclass
 class RegistryArgs:
     plan: RegistryPlan
@@ -34,6 +44,7 @@ class RegistryArgs:
     # A mirror's front cache, its upstream, made once the volume is declared (a bounded
     # mirror's front keeps its cache in that volume): the volume's name -> the front.
     front: Optional[Callable[[pulumi.Input[str]], FrontCache]] = None
+    served: Served = Served()
 
 
 class Registry(pulumi.ComponentResource):
@@ -67,8 +78,8 @@ class Registry(pulumi.ComponentResource):
             hostname=plan.container,
             image=args.image,
             entrypoints=render.entrypoint(plan),
-            uploads=_uploads(plan, args.tls),
-            envs=_envs(plan, args.credentials),
+            uploads=_uploads(plan, args.tls, args.served),
+            envs=_envs(plan, args.credentials, args.served.s3_keys if plan.s3 else None),
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(
                 name=args.network, ipv4_address=plan.ip, aliases=list(plan.aliases) or None)],
             volumes=[docker.ContainerVolumeArgs(volume_name=self.volume.name, container_path=render.DATA_DIR)],
@@ -91,36 +102,48 @@ class Registry(pulumi.ComponentResource):
                                "host": plan.host, "volume": self.volume.name})
 
 
-def _uploads(plan: RegistryPlan, tls: Optional[TlsFiles]) -> list[docker.ContainerUploadArgs]:
+def _uploads(plan: RegistryPlan, tls: Optional[TlsFiles], served: Served) -> list[docker.ContainerUploadArgs]:
     files = render.uploads(plan) + (render.tls_uploads(tls.cert_path, tls.key_path) if tls else [])
-    return [docker.ContainerUploadArgs(
+    out = [docker.ContainerUploadArgs(
         file=f.path, content=f.content, source=f.source, executable=f.executable or None,
         permissions=f.permissions, source_hash=tls.fingerprint if f.source and tls else None)
         for f in files]
+    if plan.auth_users:
+        assert served.htpasswd is not None, "the program resolves the users' passwords"
+        out.append(docker.ContainerUploadArgs(file=render.HTPASSWD_PATH, content=pulumi.Output.secret(served.htpasswd),
+                                              permissions="0600"))
+    return out
 
 
-def _envs(plan: RegistryPlan, credentials: Optional[pulumi.Output]):
-    """The container's environment; all of it secret when it carries the proxy credentials."""
+def _envs(plan: RegistryPlan, credentials: Optional[pulumi.Output], s3_keys: Optional[pulumi.Output]):
+    """The container's environment; all of it secret when it carries credentials (the proxy's
+    upstream credentials, the S3 keys)."""
     plain = render.container_env(plan)
-    if credentials is None:
+    if credentials is None and s3_keys is None:
         return plain or None
-    return pulumi.Output.secret(credentials).apply(
-        lambda c: plain + render.proxy_credential_env(c["username"], c["password"]))
+
+    def env(found: list) -> list[str]:
+        proxy, keys = found
+        return (plain + (render.proxy_credential_env(proxy["username"], proxy["password"]) if proxy else [])
+                + (render.s3_credential_env(keys["accessKey"], keys["secretKey"]) if keys else []))
+    return pulumi.Output.secret(pulumi.Output.all(credentials, s3_keys)).apply(env)
 
 
 def _ports(plan: RegistryPlan) -> Optional[list[docker.ContainerPortArgs]]:
     if not plan.publish:
         return None
     # No `external`: the engine picks a free port (the provider's documented default).
-    return [docker.ContainerPortArgs(internal=plan.port, external=plan.host_port, ip=PUBLISH_ADDRESS)]
+    return [docker.ContainerPortArgs(internal=plan.port, external=plan.host_port, ip=plan.publish_address)]
 
 
 def registries(name: str, plans, image: pulumi.Input[str], network: pulumi.Input[str], delete_volume: bool,
-               credentials: dict, tls: Optional["TlsFiles"], parent: pulumi.Resource) -> list["Registry"]:
+               credentials: dict, tls: Optional["TlsFiles"], parent: pulumi.Resource,
+               served: Served = Served()) -> list["Registry"]:
     """One Registry per planned registry of a stack, children of `parent`, named `<name>-<registry>`;
     a mirror's front cache first (the registry reaches its upstream through it)."""
-    front = fronts(name, plans, network, parent)
+    front = fronts(name, plans, network, parent, served.via_ca_pem)
     return [Registry(f"{name}-{r.name}", RegistryArgs(
         plan=r, image=image, network=network, delete_volume=delete_volume,
-        credentials=credentials.get(r.name), tls=tls, front=front.get(r.name)), pulumi.ResourceOptions(parent=parent))
+        credentials=credentials.get(r.name), tls=tls, front=front.get(r.name), served=served),
+        pulumi.ResourceOptions(parent=parent))
         for r in plans]

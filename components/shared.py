@@ -11,7 +11,7 @@ from kindreg.core import scripts
 from kindreg.core.plan import SharedPlan
 
 from . import common
-from .registry import Registry, TlsFiles, registries
+from .registry import Registry, Served, TlsFiles, registries
 
 
 @dataclass
@@ -19,6 +19,7 @@ class SharedRegistriesArgs:
     plan: SharedPlan
     credentials: dict[str, pulumi.Output] = field(default_factory=dict)  # mirror name -> secret
     tls: Optional[TlsFiles] = None
+    served: Served = Served()
     environment: Optional[dict] = None  # for the guard's docker CLI (DOCKER_HOST)
 
 
@@ -33,7 +34,7 @@ class SharedRegistries(pulumi.ComponentResource):
         if plan.mirrors:
             image = common.registry_image(f"{name}-image", plan.image, self)
             self.mirrors = registries(name, plan.mirrors, image.image_id, self.network.name,
-                                      plan.delete_volumes, args.credentials, args.tls, self)
+                                      plan.delete_volumes, args.credentials, args.tls, self, args.served)
         # Every shared resource is a dependency of the guard, so on destroy its delete runs
         # first and stops everything while a project's nodes are still attached.
         self.guard = local.Command(

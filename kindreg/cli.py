@@ -450,6 +450,15 @@ def _mirror_targets(args: argparse.Namespace) -> tuple[list[str], list]:
     names = project.names(args.project_dir)
     stacks = [args.stack] if args.stack else names
     found = prune_op.targets([project.plan(args.project_dir, s) for s in names], args.stack)
+    on_s3 = [t for t in found if t.plan.s3]
+    found = [t for t in found if not t.plan.s3]
+    if on_s3 and not found:
+        raise ConfigError(f"kindreg cache {args.cache_action}", [problem(
+            "--stack" if args.stack else "--project-dir", f"{' and '.join(stacks)}: the mirrors store on "
+            f"s3://{on_s3[0].plan.s3.bucket} (storage.s3), not in volumes of this machine; the cache commands "
+            "work on volumes: bound and expire the bucket with the store's own lifecycle rules")])
+    if on_s3:
+        print(f"not in a volume, left alone: {', '.join(t.plan.container for t in on_s3)} (storage.s3)")
     if not found:
         raise ConfigError(f"kindreg cache {args.cache_action}", [problem(
             "--stack" if args.stack else "--project-dir", f"{' and '.join(stacks) or 'no stack'} own(s) no mirrors; "

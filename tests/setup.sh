@@ -1,7 +1,8 @@
 # Sourced by tests/run and bench/run (from the repository root): everything the tests and the
 # benchmarks need. Installs the Debian packages (when root or sudo is available), builds .venv
 # from requirements-dev.txt, builds the real tools from Go modules into a cache (the Pulumi
-# CLI, its Python, Node.js and YAML language hosts, distribution 3.x, containerd 2.x), installs the npm tools,
+# CLI, its Python, Node.js and YAML language hosts, distribution 3.x, containerd 2.x; SeaweedFS in
+# the background), installs the npm tools,
 # and starts the Docker daemon if none is running: that daemon, and only that one (by its
 # PID), is stopped again when the caller exits.
 
@@ -63,6 +64,10 @@ build_tool() {  # build_tool MODULE: builds every `tool` of the module into its 
   if [ -f "$dir/.complete" ]; then echo "$dir/bin"; return 0; fi
   log "building $module from Go modules into $dir (once per machine)"
   tmp="$dir.partial.$$"
+  local stale
+  for stale in "$dir".partial.*; do  # a build that was stopped: its process is gone
+    [ -d "$stale" ] && ! kill -0 "${stale##*.}" 2>/dev/null && rm -rf "$stale"
+  done
   rm -rf "$tmp" && mkdir -p "$tmp/bin"
   if ! (cd "$GO_TOOLS/$module" && GOFLAGS="-mod=readonly -buildvcs=false" "build_$module" "$tmp/bin") \
       >"$tmp/build.log" 2>&1; then
@@ -102,6 +107,9 @@ build_pulumi-language-yaml() {
   go build -o "$1/pulumi-language-yaml" github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml
 }
 build_registry() { go build -o "$1/registry" github.com/distribution/distribution/v3/cmd/registry; }
+# SeaweedFS's `weed`, the S3 server of the team tier's tests: without DWARF and symbols, which
+# would only lengthen the link of a 200+ MB binary.
+build_seaweedfs() { go build -trimpath -ldflags "-s -w" -o "$1/weed" github.com/seaweedfs/seaweedfs/weed; }
 build_containerd() {
   go build -o "$1/containerd" github.com/containerd/containerd/v2/cmd/containerd
   go build -o "$1/ctr" github.com/containerd/containerd/v2/cmd/ctr
@@ -121,6 +129,33 @@ go_tools() {
     esac
   done
   export PATH
+  seaweedfs_in_background
+}
+
+# SeaweedFS builds for minutes (about 7.5 on 2 cores, 2.7 GB of memory) on a fresh machine, and
+# only the team tests need it: it builds behind the suite, which starts at once. The tests wait
+# for the build's `.complete` while its PID lives (tests/live/seaweed.py); a run that ends first
+# stops that build, and only that one, by its PID.
+SEAWEEDFS_BUILD_PID=
+seaweedfs_in_background() {
+  local dir
+  dir=$(tool_dir seaweedfs)
+  export KINDREG_TEST_WEED="$dir/bin/weed"
+  [ -f "$dir/.complete" ] && return 0
+  mkdir -p "$TOOLS_CACHE"
+  export KINDREG_TEST_WEED_LOG="$TOOLS_CACHE/seaweedfs-build.log"
+  # Its own session, so that stopping it stops the go command under it too.
+  export -f build_tool tool_dir log build_seaweedfs
+  export TOOLS_CACHE GO_TOOLS TOOLS_RECIPE
+  setsid bash -c 'build_tool seaweedfs' >"$KINDREG_TEST_WEED_LOG" 2>&1 &
+  SEAWEEDFS_BUILD_PID=$!
+  export KINDREG_TEST_WEED_BUILD_PID=$SEAWEEDFS_BUILD_PID
+}
+
+stop_seaweedfs_build() {
+  [ -n "$SEAWEEDFS_BUILD_PID" ] && kill -0 "$SEAWEEDFS_BUILD_PID" 2>/dev/null || return 0
+  log "stopping the SeaweedFS build this run started (pid $SEAWEEDFS_BUILD_PID); the next run builds it again"
+  kill -TERM -- "-$SEAWEEDFS_BUILD_PID" 2>/dev/null || true
 }
 
 # nginx from Debian for the front-cache test image (the official nginx image cannot be pulled
@@ -207,6 +242,6 @@ go_tools
 debian_nginx
 node_tools
 start_docker
-trap stop_docker EXIT
+trap 'stop_seaweedfs_build; stop_docker' EXIT
 # Every container, network and volume a test creates carries this run's id (label kindreg.test-run).
 export KINDREG_TEST_RUN=${KINDREG_TEST_RUN:-$(date +%s)-$$}

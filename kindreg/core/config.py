@@ -22,7 +22,8 @@ from pydantic_core import PydanticCustomError
 from . import grammar, imageref, quantity
 
 from .layout import DEFAULT_PROJECT_CIDR, DEFAULT_SHARED_CIDR
-from .vocabulary import DEFAULT_MIRROR_HOSTS, DEFAULT_MIRRORS, HOSTNAMES, KNOWN_UPSTREAMS, Role, TreePlace
+from .vocabulary import (DEFAULT_MIRROR_HOSTS, DEFAULT_MIRRORS, HOSTNAMES, KNOWN_UPSTREAMS, PUBLISH_ADDRESS, Role,
+                         TreePlace)
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 # Docker accepts these characters in network names.
@@ -185,6 +186,10 @@ class MirrorSpec(Strict):
     ttl: Optional[str] = None
     max_size: Optional[str] = None  # this mirror's own disk bound (else a share of the stack's)
     address: Optional[str] = None  # fixes the mirror's IP (else derived from its name)
+    # A registry that mirrors `url` already (a team mirror): fetched from instead of the upstream
+    # itself; nodes still fall back to `url` when the mirror cannot serve.
+    via: Optional[str] = None
+    host_port: Optional[int] = Field(default=None, ge=1, le=65535)  # with publishMirrors: this port
     # The upstream credentials of the user's `docker login`, which then serve everyone who can
     # reach the mirror: only when the configuration asks for it.
     use_docker_login: bool = False
@@ -251,6 +256,18 @@ class MirrorSpec(Strict):
     @classmethod
     def _max_size(cls, v: Optional[str]) -> Optional[str]:
         return check_size(v)
+
+    @field_validator("via")
+    @classmethod
+    def _via(cls, v: Optional[str]) -> Optional[str]:
+        if v is None:
+            return v
+        check_url(v)
+        if v.startswith("https:") and grammar.is_ipv4(grammar.url_host(v).rsplit(":", 1)[0]):
+            # The front cache (nginx) checks a certificate against a host name only (X509_check_host).
+            raise _fail("names the via registry by its address; over https it must be reached by a host name "
+                        'its certificate holds, like "https://team-mirror.example.com:5000"')
+        return v.rstrip("/")
 
     @field_validator("ttl")
     @classmethod
@@ -387,6 +404,7 @@ class RegistriesSpec(MirrorsBound):
     host_port: Optional[int] = Field(default=None, ge=1, le=65535)
     publish_mirrors: bool = False  # own mirrors (not shared) also on 127.0.0.1
     front_cache: FrontCacheSpec = Field(default_factory=FrontCacheSpec)  # of own mirrors
+    via_ca: Optional[str] = None  # the CA file (PEM) own mirrors' `via` registries are signed by
 
     @field_validator("prefix")
     @classmethod
@@ -485,6 +503,93 @@ class ProjectConfig(Strict):
         return path[-1] in node.model_fields_set
 
 
+S3_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")  # S3's bucket naming rules
+S3_REGION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+S3_ROOT_RE = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
+AUTH_USER_RE = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")  # htpasswd: no ':' and no space in a name
+
+
+class S3StorageSpec(Strict):
+    """The mirrors' storage on an S3 bucket, through distribution's own s3 driver; the keys are
+    secret config (`kindreg:s3Credentials.accessKey` / `.secretKey`)."""
+
+    bucket: str
+    region: str = "us-east-1"
+    endpoint: Optional[str] = None  # an S3-compatible store (MinIO, Ceph RGW, SeaweedFS, R2); AWS without
+    path_style: Optional[bool] = None  # default: true with an endpoint (distribution#4528)
+    root_directory: str = "kindreg"  # each mirror under <rootDirectory>/<mirror>
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket(cls, v: str) -> str:
+        if not S3_BUCKET_RE.match(v) or ".." in v:
+            raise _fail("is not an S3 bucket name; use 3 to 63 lowercase letters, digits, '.' and '-', "
+                        "starting and ending with a letter or digit")
+        return v
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, v: str) -> str:
+        if not S3_REGION_RE.match(v):
+            raise _fail('is not a region name; write it like "us-east-1" (any name an S3-compatible store accepts)')
+        return v
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, v: Optional[str]) -> Optional[str]:
+        return None if v is None else check_url(v)
+
+    @field_validator("root_directory")
+    @classmethod
+    def _root(cls, v: str) -> str:
+        if not S3_ROOT_RE.match(v):
+            raise _fail('is not a key prefix; write it like "kindreg" or "team/mirrors" (no leading or trailing /)')
+        return v
+
+    @model_validator(mode="after")
+    def _path_style_with_endpoint(self) -> "S3StorageSpec":
+        if self.endpoint is not None and self.path_style is False:
+            raise _fail("pathStyle is false with an endpoint; distribution's s3 driver then addresses "
+                        "the bucket as a host name of the endpoint, which such stores do not answer "
+                        "(distribution#4528): drop pathStyle or set it true")
+        return self
+
+    @property
+    def force_path_style(self) -> bool:
+        return self.path_style if self.path_style is not None else self.endpoint is not None
+
+
+class StorageSpec(Strict):
+    """Where the mirrors keep what they fetched: their volumes (default), or an S3 bucket."""
+
+    s3: Optional[S3StorageSpec] = None
+
+
+class AuthSpec(Strict):
+    """Basic auth on the mirrors (a team mirror): the users' passwords are secret config
+    (`kindreg:authPasswords.<user>`); only their bcrypt hashes reach the containers."""
+
+    users: list[str] = Field(min_length=1)
+
+    @field_validator("users")
+    @classmethod
+    def _users(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if not AUTH_USER_RE.match(name):
+                raise _fail('has "{name}", not a user name; use letters, digits, ".", "_", "@" and "-"', name=name)
+        if len(set(v)) != len(v):
+            raise _fail("names a user twice; list each once")
+        return v
+
+
+def check_ipv4(value: str) -> str:
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        raise _fail('is not an IPv4 address; write it like "127.0.0.1" or "0.0.0.0" (every address of the host)') from None
+    return value
+
+
 class SharedStackConfig(MirrorsBound):
     """The shared stack: one set of mirrors for every project on the machine."""
 
@@ -494,13 +599,39 @@ class SharedStackConfig(MirrorsBound):
     tls: bool = False
     image: str = DEFAULT_REGISTRY_IMAGE
     delete_volumes: bool = False
-    publish_mirrors: bool = False  # mirrors also on 127.0.0.1 (status and doctor reach them)
+    publish_mirrors: bool = False  # mirrors also on the host (status and doctor reach them)
+    publish_address: str = PUBLISH_ADDRESS  # where on the host: 0.0.0.0 for a team mirror
+    # The names other machines reach the published mirrors by: in the TLS certificate's names.
+    publish_names: list[str] = Field(default_factory=list)
     front_cache: FrontCacheSpec = Field(default_factory=FrontCacheSpec)
+    storage: StorageSpec = Field(default_factory=StorageSpec)
+    auth: Optional[AuthSpec] = None
+    via_ca: Optional[str] = None  # the CA file (PEM) the mirrors' `via` registries are signed by
 
     @field_validator("prefix")
     @classmethod
     def _prefix(cls, v: str) -> str:
         return check_name(v, "container name prefix")
+
+    @field_validator("publish_address")
+    @classmethod
+    def _publish_address(cls, v: str) -> str:
+        return check_ipv4(v)
+
+    @field_validator("publish_names")
+    @classmethod
+    def _publish_names(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if grammar.hostname(name):
+                raise _fail('has "{name}", not a host name; write names like "team-mirror.example.com"', name=name)
+        return v
+
+    @field_validator("via_ca")
+    @classmethod
+    def _via_ca(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and not v.strip():
+            raise _fail("is empty; give the path of the CA certificate (PEM) of the mirrors' `via` registries")
+        return v
 
     @field_validator("image")
     @classmethod

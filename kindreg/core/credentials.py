@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional, Sequence
 from urllib.parse import urlsplit
 
+from .sources import KEY_AUTH_PASSWORDS, KEY_S3_CREDENTIALS
 from .errors import ConfigError, Problem, problem
 from .plan import RegistryPlan
 from .vocabulary import DOCKER_HUB_CONFIG_KEYS, DOCKER_HUB_HOSTS, DOCKER_LOGIN_SOURCE
@@ -222,3 +223,41 @@ def expand(text: str, env: Mapping[str, str], path: str, problems: list[Problem]
                                 f"export {name}, give a default (${{{name}:-value}}), or use "
                                 "`pulumi config set --secret` (kindreg:mirrorCredentials)"))
     return None if unset else out
+
+
+# ---------------------------------------------------------------- the team tier's secrets
+
+S3_KEY_FIELDS = ("accessKey", "secretKey")
+
+
+def s3_keys(given: Optional[Mapping], key: str = KEY_S3_CREDENTIALS, *, where: str) -> dict[str, object]:
+    """The S3 access key and secret key of a stack whose mirrors store on S3, from its secret
+    config `key` (`kindreg:s3Credentials`), or a ConfigError naming what is missing. Values are
+    never read here beyond being present."""
+    if not isinstance(given, Mapping):
+        raise ConfigError(where, [problem(key, (
+            "is missing: storage.s3 needs the bucket's keys; "
+            f"`pulumi config set --secret --path '{key}.accessKey' ...` and the same for secretKey"
+            if given is None else "is not a mapping of accessKey and secretKey"))])
+    problems = [problem(f"{key}.{name}", f"is missing; `pulumi config set --secret --path '{key}.{name}' ...`")
+                for name in S3_KEY_FIELDS if not _given(given.get(name))]
+    problems += [problem(f"{key}.{name}", f"is not a field here (fields: {', '.join(S3_KEY_FIELDS)}); remove it")
+                 for name in given if name not in S3_KEY_FIELDS]
+    if problems:
+        raise ConfigError(where, problems)
+    return {name: given[name] for name in S3_KEY_FIELDS}
+
+
+def auth_passwords(given: Optional[Mapping], users: Sequence[str], *, where: str,
+                   key: str = KEY_AUTH_PASSWORDS) -> dict[str, object]:
+    """Each listed user's password (auth.users), from the secret config `key`
+    (`kindreg:authPasswords.<user>`), in the order of `users`; or a ConfigError."""
+    given = given if isinstance(given, Mapping) else {}
+    problems = [problem(f"{key}.{user}", f"is missing: auth.users lists {user}; "
+                        f"`pulumi config set --secret --path '{key}.{user}' ...`")
+                for user in users if not _given(given.get(user))]
+    problems += [problem(f"{key}.{name}", f"names no user of auth.users ({', '.join(users)}); add the user "
+                         "there or remove this password") for name in given if name not in users]
+    if problems:
+        raise ConfigError(where, problems)
+    return {user: given[user] for user in users}

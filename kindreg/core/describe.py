@@ -11,12 +11,26 @@ def summary(plan: Plan) -> str:
     if isinstance(plan, SharedPlan):
         ips = _span([m.ip for m in plan.mirrors])
         return (f"stack {plan.stack}: ok: shared mirrors, network {plan.network.name} "
-                f"{plan.network.subnet}, {_mirrors(plan)} {ips}, {tls}")
+                f"{plan.network.subnet}, {_mirrors(plan)} {ips}, {tls}{_served(plan)}")
     via = (f"via shared stack {plan.shared.stack} {_span([m.ip for m in plan.mirrors])}"
            if plan.shared else f"of its own {_span([m.ip for m in plan.mirrors])}")
     return (f"stack {plan.stack}: ok: project {plan.project}, network {plan.network.name} "
             f"{plan.network.subnet}, build {plan.build.ip}, cache {plan.cache.ip}, "
             f"{_mirrors(plan)} {via}, {tls}")
+
+
+def _served(plan: SharedPlan) -> str:
+    """How the mirrors store and whom they serve, when not the plain local way."""
+    first = plan.mirrors[0] if plan.mirrors else None
+    parts = []
+    if first and first.s3:
+        parts.append(f"stored on s3://{first.s3.bucket}")
+    if first and first.auth_users:
+        parts.append(f"basic auth for {len(first.auth_users)} user{'' if len(first.auth_users) == 1 else 's'}")
+    chained = [m for m in plan.mirrors if m.via]
+    if chained:
+        parts.append(f"{len(chained)} filled through a via registry")
+    return "".join(f", {p}" for p in parts)
 
 
 def _mirrors(plan: Plan) -> str:

@@ -53,6 +53,7 @@ FETCH_PORT = 8081  # the inner server that fetches from the upstream and follows
 # front starts (and serves nothing new) while the upstream's name does not resolve (offline).
 RESOLVER = "127.0.0.11"
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+VIA_CA_PATH = "/etc/nginx/kindreg-via-ca.pem"
 # As long as the slowest layer could take: waiting requests must not give up and fetch on their own.
 LOCK_SECONDS = "3600s"
 BLOB_PATH_RE = r"^/v2/.+/blobs/sha256:[0-9a-f]{64}$"
@@ -185,26 +186,30 @@ def _realm_location() -> dict:
     ])
 
 
-def _tls_to_upstream() -> list[dict]:
+def _tls_to_upstream(reg: RegistryPlan) -> list[dict]:
+    # A `via` registry signed by the stack's viaCa (a team mirror's own CA) is trusted by that
+    # CA alone: the front talks to nothing else (such a mirror answers blobs itself, no redirect).
+    trusted = VIA_CA_PATH if reg.via_ca else CA_BUNDLE
     return [_d("proxy_ssl_server_name", "on"), _d("proxy_ssl_verify", "on"),
-            _d("proxy_ssl_verify_depth", "5"), _d("proxy_ssl_trusted_certificate", CA_BUNDLE)]
+            _d("proxy_ssl_verify_depth", "5"), _d("proxy_ssl_trusted_certificate", trusted)]
 
 
 def nginx_conf(reg: RegistryPlan) -> str:
     """The front cache's whole nginx.conf, for the mirror `reg`."""
     front = reg.front
-    assert front is not None and reg.upstream is not None
+    upstream = reg.fetches_from
+    assert front is not None and upstream is not None
     http = [
         _d("access_log", "off"),
         _d("resolver", RESOLVER, "valid=30s", "ipv6=off"),
-        *_tls_to_upstream(),
+        *_tls_to_upstream(reg),
         _d("proxy_http_version", "1.1"),
         _d("proxy_cache_path", cache_dir(reg), "levels=1:2", "keys_zone=blobs:10m",
            f"max_size={nginx_value(front.max_size)}", f"inactive={nginx_value(front.keep)}", "use_temp_path=off"),
         _d("proxy_cache_path", TOKEN_CACHE_DIR, "keys_zone=tokens:1m", "max_size=16m", f"inactive={TOKEN_KEEP}",
            "use_temp_path=off"),
         _d("client_max_body_size", "0"),
-        *_realm_maps(reg.upstream),
+        *_realm_maps(upstream),
         _d("server", block=[
             _d("listen", str(FRONT_PORT)),
             # Every challenge names the front's realm path instead of the upstream's realm.
@@ -215,7 +220,7 @@ def nginx_conf(reg: RegistryPlan) -> str:
             _realm_location(),
             _passthrough_location(),
         ]),
-        _fetch_server(reg.upstream),
+        _fetch_server(upstream),
     ]
     payload = [
         _d("user", "nobody"),

@@ -28,7 +28,7 @@ def control_characters(value: str) -> Optional[str]:
 
 def hostname(value: str) -> Optional[str]:
     """A lowercase DNS name or an IPv4 address."""
-    if _is_ipv4(value):
+    if is_ipv4(value):
         return None
     if len(value) > HOSTNAME_MAX:
         return f"is longer than {HOSTNAME_MAX} characters, the limit of a DNS name"
@@ -84,7 +84,7 @@ def _port(text: str) -> bool:
     return bool(PORT_RE.match(text)) and 1 <= int(text) <= 65535
 
 
-def _is_ipv4(value: str) -> bool:
+def is_ipv4(value: str) -> bool:
     try:
         ipaddress.IPv4Address(value)
         return True

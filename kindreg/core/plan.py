@@ -15,10 +15,11 @@ from pydantic.alias_generators import to_camel
 from . import diskbound, endpoint, layout
 from .quantity import duration_seconds
 from .grammar import LINUX_HOSTNAME_MAX
-from .config import MIRRORS_MAX_SIZE, FrontCacheSpec, MirrorSpec, ProjectConfig, SharedStackConfig
+from .config import (MIRRORS_MAX_SIZE, AuthSpec, FrontCacheSpec, MirrorSpec, ProjectConfig, S3StorageSpec,
+                     SharedStackConfig)
 from .errors import ConfigError, Problem, problem
 from .vocabulary import (BUILD_HOSTNAME, CACHE_HOSTNAME, DEFAULT_MIRROR_NAMES, DOCKER_LOGIN_SOURCE, HOSTNAMES,
-                         LOCAL_NAMES, STATE_DIR, Role, Scope, TreePlace)
+                         LOCAL_NAMES, PUBLISH_ADDRESS, STATE_DIR, Role, Scope, TreePlace)
 
 EXPORT_FORMAT = "kindreg/shared/v1"
 CERTS_VOLUME_SUFFIX = "containerd-certs"
@@ -89,6 +90,26 @@ class FrontPlan(PlanModel):
 
 FRONT_PORT = 8080
 FRONT_SUFFIX = "-front"
+ANY_ADDRESS = ("0.0.0.0", PUBLISH_ADDRESS)  # published there, no address of its own to name
+
+
+class S3Plan(PlanModel):
+    """A mirror's storage on S3: distribution's s3 driver parameters (the keys are not here)."""
+
+    bucket: str
+    region: str
+    endpoint: Optional[str]
+    force_path_style: bool
+    root_directory: str  # this mirror's own prefix in the bucket
+
+    @property
+    def secure(self) -> bool:
+        return self.endpoint is None or self.endpoint.startswith("https:")
+
+    @property
+    def where(self) -> str:
+        """The bucket and prefix, as messages name them."""
+        return f"s3://{self.bucket}/{self.root_directory}" + (f" at {self.endpoint}" if self.endpoint else "")
 
 
 class RegistryPlan(PlanModel):
@@ -123,6 +144,13 @@ class RegistryPlan(PlanModel):
     # it keeps, its front cache's part included, what its keeper holds its volume to.
     keep_bytes: Optional[int] = Field(default=None, exclude=True)
     in_use_seconds: Optional[int] = Field(default=None, exclude=True)  # read this recently: kept
+    publish_address: str = Field(default=PUBLISH_ADDRESS, exclude=True)  # with `publish`: where
+    # A registry that mirrors the upstream already (a team mirror): fetched from instead of the
+    # upstream, which stays `upstream` (containerd's fallback, kindreg.core.render.hosts_toml).
+    via: Optional[str] = Field(default=None, exclude=True)
+    via_ca: bool = Field(default=False, exclude=True)  # `via` is signed by the stack's viaCa
+    s3: Optional[S3Plan] = Field(default=None, exclude=True)  # storage on S3 instead of the volume
+    auth_users: tuple[str, ...] = Field(default=(), exclude=True)  # basic auth: these users only
 
     @classmethod
     def of(cls, *, tls: bool, ip: str, **fields) -> "RegistryPlan":
@@ -147,6 +175,11 @@ class RegistryPlan(PlanModel):
     @property
     def capabilities(self) -> tuple[str, ...]:
         return ("pull", "resolve", "push") if self.role.pushable else ("pull", "resolve")
+
+    @property
+    def fetches_from(self) -> Optional[str]:
+        """Where the mirror's fills come from: its `via` registry, else the upstream itself."""
+        return self.via or self.upstream
 
 
 class SharedExport(PlanModel):
@@ -193,9 +226,15 @@ class SharedPlan(SharedExport):
     def state_dir(self) -> str:
         return f"{STATE_DIR}/{self.stack}"
 
+    publish_names: tuple[str, ...] = Field(default=(), exclude=True)
+
     @property
     def san(self) -> tuple[str, ...]:
-        return san_list(self.mirrors, LOCAL_NAMES if any(m.publish for m in self.mirrors) else ())
+        published = [m for m in self.mirrors if m.publish]
+        # Other machines reach published mirrors by the address they listen on (when it is one
+        # address, not all of them) and by the names the stack gives.
+        reached = tuple(dict.fromkeys(m.publish_address for m in published if m.publish_address not in ANY_ADDRESS))
+        return san_list(self.mirrors, (*LOCAL_NAMES, *reached, *self.publish_names) if published else ())
 
     def export(self) -> SharedExport:
         return SharedExport.model_validate(self.model_dump())
@@ -304,8 +343,9 @@ def san_list(registries: tuple[RegistryPlan, ...], hostnames: tuple[str, ...]) -
 
 def plan_shared(cfg: SharedStackConfig, stack: str, source: str = "config", prefix: str = "") -> SharedPlan:
     net = NetworkPlan.of(cfg.network.name, cfg.network.cidr, Scope.SHARED)
-    mirrors = _mirrors(cfg.mirrors, cfg.prefix, net, cfg.tls, cfg.image, stack, cfg.publish_mirrors,
-                       cfg.front_cache)
+    mirrors = _served(_mirrors(cfg.mirrors, cfg.prefix, net, cfg.tls, cfg.image, stack, cfg.publish_mirrors,
+                               cfg.front_cache), via_ca=cfg.via_ca is not None, s3=cfg.storage.s3, auth=cfg.auth,
+                      publish_address=cfg.publish_address)
     at = _indexed(cfg.mirrors, field_path(prefix, cfg.mirrors_path))
     mirrors, problems = _bounded(mirrors, cfg.mirrors, cfg.mirrors_max_size, cfg.mirrors_in_use_for,
                                  cfg.front_cache, field_path(prefix, MIRRORS_MAX_SIZE), at)
@@ -314,7 +354,7 @@ def plan_shared(cfg: SharedStackConfig, stack: str, source: str = "config", pref
     if problems:
         raise ConfigError(source, problems)
     return SharedPlan(stack=stack, network=net, tls=cfg.tls, mirrors=mirrors, image=cfg.image,
-                      delete_volumes=cfg.delete_volumes)
+                      delete_volumes=cfg.delete_volumes, publish_names=tuple(cfg.publish_names))
 
 
 def plan_project(cfg: ProjectConfig, stack: str, shared: Optional[SharedExport],
@@ -345,8 +385,8 @@ def plan_project(cfg: ProjectConfig, stack: str, shared: Optional[SharedExport],
                 "registries.shared.enabled: false")])
         mirrors = _shared_mirrors(cfg, shared, source, prefix)
     else:
-        mirrors = _mirrors(regs.mirrors, name_prefix, net, regs.tls, regs.image, stack, regs.publish_mirrors,
-                           regs.front_cache)
+        mirrors = _served(_mirrors(regs.mirrors, name_prefix, net, regs.tls, regs.image, stack, regs.publish_mirrors,
+                                   regs.front_cache), via_ca=regs.via_ca is not None)
     if cfg.shared_mode:  # a clash with a shared mirror is fixed in the shared stack it names
         at = lambda name, field: field_path(prefix, "registries.shared.stack")  # noqa: E731
         problems = []
@@ -411,8 +451,20 @@ def _mirror(m: MirrorSpec, container: str, net: NetworkPlan, offset: int, tls: b
         network=net.name, ip=layout.address(net.subnet, offset), tls=tls, host=m.registry_host,
         image=image, scope=net.scope, owner=stack, upstream=m.url, ttl=m.ttl,
         username=m.username, password_from=DOCKER_LOGIN_SOURCE if m.use_docker_login else m.password,
-        publish=publish, front=_front(container, front),
+        publish=publish, host_port=m.host_port, front=_front(container, front), via=m.via,
     )
+
+
+def _served(mirrors: tuple[RegistryPlan, ...], *, via_ca: bool, s3: Optional[S3StorageSpec] = None,
+            auth: Optional[AuthSpec] = None, publish_address: str = PUBLISH_ADDRESS) -> tuple[RegistryPlan, ...]:
+    """The stack-wide settings of how its mirrors serve and store: published where, behind
+    which users, on which bucket, trusting which CA for their `via` registries."""
+    return tuple(r.model_copy(update={
+        "publish_address": publish_address, "via_ca": via_ca and r.via is not None,
+        "auth_users": tuple(auth.users) if auth else (),
+        "s3": s3 and S3Plan(bucket=s3.bucket, region=s3.region, endpoint=s3.endpoint,
+                            force_path_style=s3.force_path_style, root_directory=f"{s3.root_directory}/{r.name}"),
+    }) for r in mirrors)
 
 
 def _indexed(specs: list[MirrorSpec], path: str):

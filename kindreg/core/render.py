@@ -10,7 +10,7 @@ from typing import Optional, Union
 import tomlkit
 import yaml
 
-from . import keeper
+from . import keeper, storage
 from .plan import ProjectPlan, RegistryPlan, SharedPlan
 from .vocabulary import (BUILD_HOSTNAME, CERTS_ROLE, MANAGED_VALUE, NETWORK_ROLE, NODE_CA, NODE_CERTS_D, Label,
                          Role, Scope)
@@ -32,6 +32,11 @@ RESTART_POLICY = "unless-stopped"
 # distribution reads REGISTRY_PROXY_* over its config file: the password stays out of it.
 PROXY_USERNAME_ENV = "REGISTRY_PROXY_USERNAME"
 PROXY_PASSWORD_ENV = "REGISTRY_PROXY_PASSWORD"
+# The same for the S3 keys (configuration/parser.go: REGISTRY_<SECTION>_<KEY> overrides).
+S3_ACCESS_KEY_ENV = "REGISTRY_STORAGE_S3_ACCESSKEY"
+S3_SECRET_KEY_ENV = "REGISTRY_STORAGE_S3_SECRETKEY"
+HTPASSWD_PATH = f"{CONF_DIR}/htpasswd"
+AUTH_REALM = "kindreg"
 
 Plan = Union[SharedPlan, ProjectPlan]
 
@@ -53,10 +58,7 @@ def registry_config(reg: RegistryPlan, cache_only: bool = False) -> str:
                   "headers": {"X-Content-Type-Options": ["nosniff"]}}
     if reg.tls:
         http["tls"] = {"certificate": TLS_CERT, "key": TLS_KEY}
-    storage: dict = {
-        "filesystem": {"rootdirectory": DATA_DIR},
-        "delete": {"enabled": True},  # so the cache can be cleaned
-    }
+    storage: dict = {**_storage_driver(reg), "delete": {"enabled": True}}  # delete: so the cache can be cleaned
     if not reg.keep_bytes:
         # Not for a bounded mirror: its keeper removes blobs while it serves, and this cache would
         # go on answering that a removed blob exists (registry/storage/cache/memory).
@@ -69,11 +71,35 @@ def registry_config(reg: RegistryPlan, cache_only: bool = False) -> str:
         "log": {"level": "info", "fields": {"service": "registry", "container": reg.container}},
         "storage": storage,
         "http": http,
-        "health": {"storagedriver": {"enabled": True, "interval": "10s", "threshold": 3}},
+        "health": {"storagedriver": _health(reg)},
     }
+    if reg.auth_users:
+        # Every user listed may pull (distribution's htpasswd controller grants all it lets in).
+        doc["auth"] = {"htpasswd": {"realm": AUTH_REALM, "path": HTPASSWD_PATH}}
     if reg.role is Role.MIRROR and not cache_only:
         doc["proxy"] = proxy_section(reg)
     return _yaml(doc)
+
+
+def _health(reg: RegistryPlan) -> dict:
+    if reg.s3 is None:
+        return {"enabled": True, "interval": "10s", "threshold": 3}
+    # On S3 a wrong key or a store away shows only here: checked often, so `up` can tell soon.
+    return {"enabled": True, "interval": f"{storage.HEALTH_INTERVAL_SECONDS}s", "threshold": storage.HEALTH_THRESHOLD}
+
+
+def _storage_driver(reg: RegistryPlan) -> dict:
+    if reg.s3 is None:
+        return {"filesystem": {"rootdirectory": DATA_DIR}}
+    s3 = reg.s3
+    params: dict = {"bucket": s3.bucket, "region": s3.region, "rootdirectory": f"/{s3.root_directory}",
+                    "secure": s3.secure, "v4auth": True, "forcepathstyle": s3.force_path_style}
+    if s3.endpoint:
+        params["regionendpoint"] = s3.endpoint
+    # Blobs come from the registry itself, not as redirects to presigned URLs of the store: the
+    # clients (laptops, CI runners) need to reach the team mirror alone, the bucket stays private,
+    # and the team's TLS and basic auth stay the one way in. The keys arrive as secret env vars.
+    return {"s3": params, "redirect": {"disable": True}}
 
 
 def gc_config() -> str:
@@ -88,7 +114,7 @@ def proxy_section(reg: RegistryPlan) -> dict:
     # v3.1.2; distribution#2367), so a layer another image still uses would vanish. A mirror's
     # `ttl` is kindreg's instead: `kindreg cache prune` removes what was not read for that long,
     # whole images, and garbage collection keeps every blob a kept image needs (core.mirrorstore).
-    doc: dict = {"remoteurl": reg.front.url if reg.front else reg.upstream, "ttl": PROXY_TTL_OFF}
+    doc: dict = {"remoteurl": reg.front.url if reg.front else reg.fetches_from, "ttl": PROXY_TTL_OFF}
     if reg.front:
         # The fill of the registry's own cache gives up after 5 minutes by default (distribution
         # 3.1 proxy.cachewritetimeout): a large layer on a slow link takes longer.
@@ -103,6 +129,7 @@ PROXY_TTL_OFF = 0
 # The mirror's upstream and name reach its entrypoint through the container's environment,
 # never pasted into the script: the script is the same text for every mirror.
 UPSTREAM_ENV = "KINDREG_UPSTREAM"
+PROBE_ENV = "KINDREG_PROBE_URL"  # where the entrypoint asks whether the upstream answers, if not there
 MIRROR_NAME_ENV = "KINDREG_MIRROR"
 
 MIRROR_ENTRYPOINT = f"""#!/bin/sh
@@ -136,9 +163,15 @@ serve() {{
 # Any HTTP answer (401 from an anonymous /v2/ included) means the upstream is reachable.
 # busybox wget says "server returned error"; GNU wget exits 6 (auth) or 8 (HTTP error).
 # The time limit comes from `timeout`: some busybox builds crash on `wget -T`.
+# With {PROBE_ENV} (a `via` registry: asked through the front cache, whose TLS client every
+# server accepts, where busybox's lacks what Go's TLS servers require), the front's own
+# gateway errors mean the registry behind it is away.
 reachable() {{
-  out=$(timeout 5 wget -O /dev/null "$UPSTREAM/v2/" 2>&1)
+  out=$(timeout 5 wget -O /dev/null "${{{PROBE_ENV}:-$UPSTREAM}}/v2/" 2>&1)
   rc=$?
+  if [ -n "${{{PROBE_ENV}}}" ]; then
+    case "$out" in *" 502 "*|*" 503 "*|*" 504 "*) return 1 ;; esac
+  fi
   [ "$rc" -eq 0 ] || [ "$rc" -eq 6 ] || [ "$rc" -eq 8 ] && return 0
   case "$out" in *"server returned error"*) return 0 ;; esac
   return 1
@@ -194,7 +227,9 @@ def container_env(reg: RegistryPlan) -> list[str]:
     """Plain (non-secret) environment of a registry container."""
     if reg.role is not Role.MIRROR:
         return []
-    env = [f"{UPSTREAM_ENV}={reg.upstream}", f"{MIRROR_NAME_ENV}={reg.name}"]
+    env = [f"{UPSTREAM_ENV}={reg.fetches_from}", f"{MIRROR_NAME_ENV}={reg.name}"]
+    if reg.via and reg.front:
+        env.append(f"{PROBE_ENV}={reg.front.url}")
     if reg.keep_bytes:
         env += [f"{keeper.KEEP_BYTES_ENV}={reg.keep_bytes}", f"{keeper.IN_USE_ENV}={reg.in_use_seconds}"]
     return env
@@ -238,7 +273,7 @@ def entrypoint(reg: RegistryPlan) -> list[str]:
 
 
 # The names of the proxy credentials' variables (their values are secrets, never compared).
-CREDENTIAL_ENV = (PROXY_USERNAME_ENV, PROXY_PASSWORD_ENV)
+CREDENTIAL_ENV = (PROXY_USERNAME_ENV, PROXY_PASSWORD_ENV, S3_ACCESS_KEY_ENV, S3_SECRET_KEY_ENV)
 # Variables that change what a registry container does: distribution's overrides of its
 # configuration file, and kindreg's own.
 OVERRIDE_ENV_PREFIXES = ("REGISTRY_", "KINDREG_")
@@ -246,6 +281,10 @@ OVERRIDE_ENV_PREFIXES = ("REGISTRY_", "KINDREG_")
 
 def proxy_credential_env(username: str, password: str) -> list[str]:
     return [f"{PROXY_USERNAME_ENV}={username}", f"{PROXY_PASSWORD_ENV}={password}"]
+
+
+def s3_credential_env(access_key: str, secret_key: str) -> list[str]:
+    return [f"{S3_ACCESS_KEY_ENV}={access_key}", f"{S3_SECRET_KEY_ENV}={secret_key}"]
 
 
 def healthcheck_command() -> list[str]:

@@ -22,8 +22,13 @@ KEY_CLUSTER_FILE = f"{NS}:clusterFile"
 KEY_SHARED = f"{NS}:shared"
 KEY_CREDENTIALS = f"{NS}:mirrorCredentials"
 KEY_WORKLOAD_CREDENTIALS = f"{NS}:workloadCredentials"  # {username, password} for workload.registry
-KNOWN_KEYS = (KEY_CLUSTER, KEY_CLUSTER_FILE, KEY_SHARED, KEY_CREDENTIALS, KEY_WORKLOAD_CREDENTIALS)
+KEY_S3_CREDENTIALS = f"{NS}:s3Credentials"  # {accessKey, secretKey} of storage.s3
+KEY_AUTH_PASSWORDS = f"{NS}:authPasswords"  # user -> password, for auth.users
+KNOWN_KEYS = (KEY_CLUSTER, KEY_CLUSTER_FILE, KEY_SHARED, KEY_CREDENTIALS, KEY_WORKLOAD_CREDENTIALS,
+              KEY_S3_CREDENTIALS, KEY_AUTH_PASSWORDS)
 SECRET_FIELD = "password"
+# Secret config that is secret in every leaf: all of it must be `pulumi config set --secret`.
+ALL_SECRET_KEYS = (KEY_S3_CREDENTIALS, KEY_AUTH_PASSWORDS)
 
 ReadText = Callable[[Path], str]
 
@@ -185,10 +190,21 @@ def plaintext_passwords(config: dict) -> list[Problem]:
     out = []
     for key in (KEY_CREDENTIALS, KEY_WORKLOAD_CREDENTIALS):
         for path, value in _leaves(config.get(key), key):
-            if path.rsplit(".", 1)[-1] == SECRET_FIELD and not (isinstance(value, dict) and "secure" in value):
-                out.append(problem(path, "is in plain text in the stack file; remove it and set it as a "
-                                         f"secret: `pulumi config set --secret --path '{path}' ...`"))
+            if path.rsplit(".", 1)[-1] == SECRET_FIELD and not _secure(value):
+                out.append(_in_plain_text(path))
+    for key in ALL_SECRET_KEYS:
+        out += [_in_plain_text(path) for path, value in _leaves(config.get(key), key)
+                if config.get(key) is not None and not _secure(value)]
     return out
+
+
+def _secure(value: object) -> bool:
+    return isinstance(value, dict) and "secure" in value
+
+
+def _in_plain_text(path: str) -> Problem:
+    return problem(path, "is in plain text in the stack file; remove it and set it as a "
+                         f"secret: `pulumi config set --secret --path '{path}' ...`")
 
 
 def _leaves(node: object, path: str):

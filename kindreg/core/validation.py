@@ -13,7 +13,7 @@ from typing import Callable, Iterable, Optional, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from . import layout
-from .config import MirrorSpec, NetworkSpec, ProjectConfig, SharedNetworkSpec, SharedStackConfig
+from .config import MIRRORS_MAX_SIZE, MirrorSpec, NetworkSpec, ProjectConfig, SharedNetworkSpec, SharedStackConfig
 from .errors import ConfigError, Problem, problem
 from .vocabulary import DEFAULT_MIRROR_NAMES, Scope
 
@@ -161,8 +161,52 @@ def cross_checks(model: type[BaseModel], raw: dict, path_of: PathOf) -> list[Pro
     if model is SharedStackConfig:
         net = _section(SharedNetworkSpec, raw.get("network", {}))
         return _mirror_checks(_items(raw.get("mirrors")), ("mirrors",), Scope.SHARED, path_of,
-                              net.cidr if net else None)
+                              net.cidr if net else None) + _serving_checks(raw, (), path_of)
     return []
+
+
+def _serving_checks(raw: dict, loc: tuple, path_of: PathOf) -> list[Problem]:
+    """How a stack's own mirrors serve and store, field against field: published ports, the CA
+    of their `via` registries, basic auth, and a disk bound that S3 storage has no disk for."""
+    items = _items(raw.get("mirrors"))
+    mirrors = [(i, m) for i, item in enumerate(items) if (m := _section(MirrorSpec, item)) is not None]
+    out: list[Problem] = []
+    ports: dict[int, int] = {}
+    for i, m in mirrors:
+        if m.host_port is None:
+            continue
+        if raw.get("publishMirrors") is not True:
+            out.append(problem(path_of((*loc, "mirrors", i, "hostPort")), "is a port on the host, but the "
+                               f"mirrors are not published; set {path_of((*loc, 'publishMirrors'))}: true, "
+                               "or drop hostPort", m.host_port))
+        elif m.host_port in ports:
+            out.append(problem(path_of((*loc, "mirrors", i, "hostPort")), "is also the port of "
+                               f"{path_of((*loc, 'mirrors', ports[m.host_port]))}; give each mirror its own",
+                               m.host_port))
+        ports.setdefault(m.host_port, i)
+    front = raw.get("frontCache") if isinstance(raw.get("frontCache"), dict) else {}
+    if front.get("enabled") is False:
+        out += [problem(path_of((*loc, "mirrors", i, "via")), "needs the front cache, which is what reaches "
+                        f"the via registry (its TLS, its CA); drop {path_of((*loc, 'frontCache', 'enabled'))}: false")
+                for i, m in mirrors if m.via]
+    if raw.get("publishNames") and raw.get("publishMirrors") is not True:
+        out.append(problem(path_of((*loc, "publishNames")), "names the published mirrors, but the mirrors "
+                           f"are not published; set {path_of((*loc, 'publishMirrors'))}: true, or drop publishNames"))
+    if raw.get("viaCa") is not None and not any(m.via for _, m in mirrors):
+        out.append(problem(path_of((*loc, "viaCa")), "is the CA of the mirrors' `via` registries, but no "
+                           "mirror has `via`; give a mirror `via: <team mirror URL>`, or drop viaCa"))
+    if raw.get("auth") is not None and raw.get("tls") is not True:
+        out.append(problem(path_of((*loc, "auth")), "would send the users' passwords in the clear: set "
+                           f"{path_of((*loc, 'tls'))}: true (mkcert's CA) with it"))
+    storage = raw.get("storage") if isinstance(raw.get("storage"), dict) else {}
+    if storage.get("s3") is not None:
+        bound = [MIRRORS_MAX_SIZE] if MIRRORS_MAX_SIZE in raw else []
+        bound += [f"{i}" for i, m in mirrors if m.max_size is not None]
+        for at in bound:
+            where = (*loc, at) if at == MIRRORS_MAX_SIZE else (*loc, "mirrors", int(at), "maxSize")
+            out.append(problem(path_of(where), "bounds the mirrors' disk, but storage.s3 keeps what they "
+                               "fetch in the bucket: drop it, and bound the bucket with its own lifecycle rules"))
+    return out
 
 
 def _project_checks(raw: dict, path_of: PathOf) -> list[Problem]:
@@ -187,6 +231,8 @@ def _project_checks(raw: dict, path_of: PathOf) -> list[Problem]:
         scope = Scope.SHARED if shared_mode else Scope.PROJECT
         cidr = None if shared_mode or project_net is None else project_net.cidr
         out += _mirror_checks(_items(regs["mirrors"]), ("registries", "mirrors"), scope, path_of, cidr)
+    if not shared_mode:  # in shared mode the mirrors are claims about the shared stack's
+        out += _serving_checks(regs, ("registries",), path_of)
     return out
 
 

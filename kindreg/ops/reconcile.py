@@ -12,7 +12,9 @@ or volume gone). The rest is acted on here or handed to the engine as a replacem
 """
 from __future__ import annotations
 
+import re
 import time
+from datetime import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Optional, Sequence, Union
@@ -20,10 +22,11 @@ from typing import Callable, Mapping, Optional, Sequence, Union
 from kindreg.adapters import reach, world as world_reader
 from kindreg.adapters.engine import Engine, EngineError, Snapshot, by_name
 from kindreg.adapters.mkcert import LocalCA
-from kindreg.core import drift, frontcache
+from kindreg.core import drift, frontcache, render, storage
 from kindreg.core.drift import Difference, Fix
 from kindreg.core.expected import Expected, Thing, expected
 from kindreg.core.plan import ProjectPlan, SharedPlan
+from kindreg.core.sources import KEY_S3_CREDENTIALS
 from kindreg.core.world import Recorded, World
 
 Plan = Union[SharedPlan, ProjectPlan]
@@ -153,7 +156,8 @@ def verify(machine: Machine, plan: Plan, recorded: Recorded, routes: Optional[re
     seen = seen or machine.observe([want])
     found = drift.compare(want, seen, recorded)
     routes = routes or reach.HostRoutes(machine.engine.endpoint())
-    answers = _settled([*_registries(machine, plan, routes), *_fronts(machine, plan)], settle)
+    answers = _settled([*_registries(machine, plan, routes), *_fronts(machine, plan), *_storage(machine, plan)],
+                       settle)
     checks = [*answers, *_nodes(want, found)]
     checks += [Check(False, d.line(), d.remedy()) for d in found if not _covered(d, checks)]
     return checks
@@ -214,6 +218,48 @@ def _front_probe(machine: Machine, plan: Plan, reg) -> Probe:
                      f"at {reg.front.url}: {text.strip()[:120] or f'exit {code}'}",
                      f"kindreg up --stack {plan.stack}; if it persists, `docker logs {reg.front.container}`")
     return probe
+
+
+def storage_checks(machine: Machine, plan: Plan) -> list[Check]:
+    """Whether each S3-backed mirror of the plan reaches its bucket, asked once (as `up` asks)."""
+    return [probe() for probe in _storage(machine, plan)]
+
+
+def _storage(machine: Machine, plan: Plan) -> list[Probe]:
+    inspected = by_name(machine.engine.containers())
+    return [_storage_probe(machine, reg, inspected.get(reg.container)) for reg in plan.registries if reg.s3]
+
+
+def _storage_probe(machine: Machine, reg, container: Optional[dict]) -> Probe:
+    """The registry's own storage check (kindreg.core.storage), asked once it has run."""
+    started = started_at(container) if container else None
+
+    def probe() -> Check:
+        if started is None:
+            return Check(False, f"mirror {reg.container} is not running: its storage {reg.s3.where} was not checked")
+        time.sleep(max(0.0, storage.SETTLE_SECONDS - (time.time() - started)))
+        try:
+            code, _ = machine.engine.exec(reg.container, ["wget", "-q", "-O", "/dev/null", render.HEALTH_URL])
+        except EngineError:
+            code = 1
+        if code == 0:
+            return Check(True, f"mirror {reg.container} reaches its storage {reg.s3.where}")
+        lines = [line for _, line in machine.engine.logs(reg.container, since=started)]
+        text, fix = storage.explain(reg.s3, storage.failure(lines), KEY_S3_CREDENTIALS)
+        return Check(False, f"mirror {reg.container}: {text}", fix)
+    return probe
+
+
+def started_at(container: dict) -> Optional[float]:
+    """When a running container last started (a Unix time), from its `docker inspect`."""
+    state = container.get("State") or {}
+    if not state.get("Running"):
+        return None
+    stamp = re.sub(r"(\.\d{6})\d*", r"\1", str(state.get("StartedAt", ""))).replace("Z", "+00:00")
+    try:
+        return datetime.fromisoformat(stamp).timestamp()
+    except ValueError:
+        return None
 
 
 def _nodes(want: Expected, found: Sequence[Difference]) -> list[Check]:

@@ -166,8 +166,8 @@ def live_machine(engine, test_images, workdir: Path, extra_env: Optional[dict] =
     if os.environ.get("KINDREG_KEEP_LIVE") == "1":  # to look at a failure; `sweep` by hand later
         print(f"KINDREG_KEEP_LIVE=1: leaving the live machine up ({workdir})", file=sys.stderr)
         return
-    # Projects first (the shared stack's guard insists), then the shared stack.
-    for stack in sorted(machine.stacks, key=lambda s: s.startswith("shared")):
+    # Projects first (a shared stack's guard insists), then the shared stacks.
+    for stack in sorted(machine.stacks, key=lambda s: "project" not in machine.outputs.get(s, {})):
         try:
             machine.destroy(stack)
         except Exception as err:  # noqa: BLE001 - keep cleaning

@@ -29,7 +29,10 @@ def test_validate_every_stack_in_a_directory():
     out = kindreg("validate", "--project-dir", str(PROJECT))
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert len(lines) == 7
+    assert len(lines) == 9
+    assert ("stack team: ok: shared mirrors, network team-registries 10.125.210.0/24, 4 mirrors "
+            "10.125.210.2-.5, tls on, stored on s3://team-mirror-cache, basic auth for 2 users") in lines
+    assert any(line.startswith("stack laptop:") and line.endswith(", 2 filled through a via registry") for line in lines)
     assert ("stack dev: ok: project dev, network lok8s 10.125.125.0/24, build 10.125.125.101, "
             "cache 10.125.125.102, 4 mirrors via shared stack shared 10.125.200.2-.5, tls off") in lines
 

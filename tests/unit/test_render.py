@@ -20,7 +20,7 @@ def test_hosts_toml_tree_matches_golden(stack):
     assert len(files) == 2 * len(plan.endpoints)
 
 
-@pytest.mark.parametrize("stack", ["shared", "shared-tls", "alt", "qa", "ksail"])
+@pytest.mark.parametrize("stack", ["shared", "shared-tls", "alt", "qa", "ksail", "team", "laptop"])
 def test_registry_container_files_match_golden(stack):
     regs = plan_of(stack).registries
     # build, cache and the first mirror: the others differ from it only in the planned values.
@@ -40,7 +40,7 @@ ONE_FOR_EVERY_MIRROR = {render.MIRROR_ENTRYPOINT_PATH: "mirror.sh", render.KEEP_
 @pytest.mark.parametrize("path", ONE_FOR_EVERY_MIRROR)
 def test_the_mirror_entrypoint_is_one_script_for_every_mirror(path):
     scripts = {render.container_files(m)[path]
-               for stack in ("shared", "shared-tls", "alt", "ksail") for m in plan_of(stack).mirrors}
+               for stack in ("shared", "shared-tls", "alt", "ksail", "team", "laptop") for m in plan_of(stack).mirrors}
     assert len(scripts) == 1
     check_golden(ONE_FOR_EVERY_MIRROR[path], scripts.pop())
 

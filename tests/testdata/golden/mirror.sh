@@ -112,9 +112,15 @@ serve() {
 # Any HTTP answer (401 from an anonymous /v2/ included) means the upstream is reachable.
 # busybox wget says "server returned error"; GNU wget exits 6 (auth) or 8 (HTTP error).
 # The time limit comes from `timeout`: some busybox builds crash on `wget -T`.
+# With KINDREG_PROBE_URL (a `via` registry: asked through the front cache, whose TLS client every
+# server accepts, where busybox's lacks what Go's TLS servers require), the front's own
+# gateway errors mean the registry behind it is away.
 reachable() {
-  out=$(timeout 5 wget -O /dev/null "$UPSTREAM/v2/" 2>&1)
+  out=$(timeout 5 wget -O /dev/null "${KINDREG_PROBE_URL:-$UPSTREAM}/v2/" 2>&1)
   rc=$?
+  if [ -n "${KINDREG_PROBE_URL}" ]; then
+    case "$out" in *" 502 "*|*" 503 "*|*" 504 "*) return 1 ;; esac
+  fi
   [ "$rc" -eq 0 ] || [ "$rc" -eq 6 ] || [ "$rc" -eq 8 ] && return 0
   case "$out" in *"server returned error"*) return 0 ;; esac
   return 1

@@ -9,12 +9,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import cirestore, coldwarm, diskbound, engine_ops, program_cost, report, sharing
+from bench import cirestore, coldwarm, diskbound, engine_ops, program_cost, report, sharing, team
 from bench.common import Upstream, make_bench
 
 RESULTS = Path(__file__).parent / "results.json"
-ALL = ["sharing", "cold_warm", "concurrent", "ci_restore", "disk_bound", "program_cost", "engine"]
-SLOW = {"cold_warm", "concurrent", "ci_restore", "disk_bound"}  # through the rate-limited upstream
+ALL = ["sharing", "cold_warm", "concurrent", "ci_restore", "disk_bound", "team", "program_cost", "engine"]
+SLOW = {"cold_warm", "concurrent", "ci_restore", "disk_bound", "team"}  # through the rate-limited upstream
 
 
 def main() -> int:
@@ -58,6 +58,8 @@ def main() -> int:
                     results.append(cirestore.measure(bench, upstream, runs=args.runs))
                 if "disk_bound" in only:
                     results.append(diskbound.measure(bench, upstream, runs=args.runs))
+                if "team" in only:
+                    results += team.measure(bench, upstream, runs=args.runs)
             finally:
                 bench.destroy_all()
                 upstream.close()

@@ -126,6 +126,21 @@ class SeaweedS3:
                              capture_output=True, text=True, check=True).stdout
         return [part.split("</Key>", 1)[0] for part in out.split("<Key>")[1:]]
 
+    def put(self, bucket: str, key: str, data: bytes) -> None:
+        body = self.workdir / "put.body"
+        body.write_bytes(data)
+        argv = [a for a in self._curl("PUT", f"/{bucket}/{key}") if a not in ("-X", "PUT")] + ["-T", str(body)]
+        out = subprocess.run(argv, capture_output=True, text=True)
+        if out.returncode != 0 or "<Error>" in out.stdout:
+            raise RuntimeError(f"could not put {key}: {out.stdout or out.stderr}")
+
+    def delete(self, bucket: str, key: str) -> None:
+        subprocess.run(self._curl("DELETE", f"/{bucket}/{key}"), capture_output=True, check=True)
+
+    def backend_url(self, bucket: str) -> str:
+        """Pulumi's s3 state backend on this store (gocloud.dev's s3blob URL; keys from the environment)."""
+        return f"s3://{bucket}?endpoint={self.endpoint}&use_path_style=true&region=us-east-1"
+
     def stop(self) -> None:
         """Stop the server this object started, by its PID (its own session: its children too)."""
         if self.process is None or self.process.poll() is not None:

@@ -73,22 +73,7 @@ def table_lines(document: dict) -> list[str]:
     out += _engine(by)
     out += _ci_restore(by)
     out += _disk_bound(by)
-    out += _team(by)
     return out
-
-
-def _team(by: dict) -> list[str]:
-    found = by.get("team-cold-pull", [])
-    if not found:
-        return []
-    first = found[0]
-    out = [f"8. M machines x N nodes pulling one cold {_mib(first['imageBytes'])} MiB image at once: chained to a "
-           f"team mirror on S3 (SeaweedFS) vs each machine's own mirrors (direct pull {first['raw']['direct_seconds']:.2f} s)"]
-    rows = [("setup", "M", "N", "upstream copies per image", "time to last node / direct")]
-    for r in sorted(found, key=lambda r: (r["machines"], r["storage"] != "s3")):
-        rows.append(("team (s3)" if r["storage"] == "s3" else "each machine's own", str(r["machines"]),
-                     str(r["nodesPerMachine"]), f"{r['upstreamCopiesPerImage']:.2f}", f"{r['timeRatioToDirect']:.2f}"))
-    return out + table(rows)
 
 
 def _disk_bound(by: dict) -> list[str]:

@@ -34,7 +34,7 @@ class MirrorSet(pulumi.ComponentResource):
             loaded = loading.shared_mapping(config_of(args), name, f'MirrorSet "{name}"', prefix="")
             plan = plan_shared(loaded.config, loaded.stack, loaded.source, loaded.prefix)
             out = build_shared(plan, loaded, program.package_host(), Placement(
-                self, args.get("mirror_credentials"), "mirrorCredentials",
+                self, args.get("mirror_credentials"),
                 s3_credentials=_s3_keys(args.get("s3_credentials")), auth_passwords=args.get("auth_passwords")))
         self.kindreg = pulumi.Output.from_input(python_names(out["kindreg"]))
         self.network = pulumi.Output.from_input(python_names(out["network"]))

@@ -50,7 +50,7 @@ class Project(pulumi.ComponentResource):
         super().__init__(TYPE, name, None, opts)
         with package_error():
             loaded = loading.project_mapping(config_of(args), name, f'Project "{name}"', prefix="")
-        at = Placement(self, args.get("mirror_credentials"), "mirrorCredentials")
+        at = Placement(self, args.get("mirror_credentials"))
         shared = args.get("shared")
         # The plan needs the shared mirrors' values. Given by another resource (a MirrorSet's
         # output), they arrive as an Output: known in a preview too, since a MirrorSet's

@@ -162,7 +162,6 @@ class Placement:
 
     parent: Optional[pulumi.Resource] = None
     mirror_credentials: Optional[Mapping] = None  # mirror name -> {username, password}; values may be Outputs
-    credentials_key: str = credentials.SECRET_CONFIG_KEY
     s3_credentials: Optional[Mapping] = None  # {accessKey, secretKey}; values may be Outputs
     auth_passwords: Optional[Mapping] = None  # user -> password; values may be Outputs
 
@@ -177,15 +176,15 @@ def _credentials(plan, loaded: Loaded, host: Host, at: Placement) -> dict[str, p
     mirrors = [r for r in plan.registries if r.role is Role.MIRROR]
     index = {m.name: i for i, m in enumerate(mirrors)}
     mirrors_key = "mirrors" if isinstance(plan, SharedPlan) else "registries.mirrors"
-    given = at.mirror_credentials if at.parent else config_object(pulumi.Config("kindreg"), "mirrorCredentials", secret=True)
+    given, key = _secret_config(at, at.mirror_credentials, "mirrorCredentials")
     if isinstance(given, pulumi.Output):  # the package's input, secret or from a resource as a whole
-        raise ConfigError(loaded.source, [problem(at.credentials_key, (
+        raise ConfigError(loaded.source, [problem(key, (
             "is one secret or computed value: give the mapping itself (mirror name -> {username, "
             "password}), with each password a secret"))])
     found = credentials.resolve(
         mirrors, given, host.env, host.docker_config(), loaded.source,
         lambda name: field_path(loaded.prefix, f"{mirrors_key}[{index[name]}]"), host.credential_helper,
-        at.credentials_key)
+        key)
     return {name: pulumi.Output.secret(pulumi.Output.all(c.username, c.password).apply(
         lambda pair: {"username": pair[0], "password": pair[1]})) for name, c in found.items()}
 

@@ -156,8 +156,9 @@ def verify(machine: Machine, plan: Plan, recorded: Recorded, routes: Optional[re
     seen = seen or machine.observe([want])
     found = drift.compare(want, seen, recorded)
     routes = routes or reach.HostRoutes(machine.engine.endpoint())
-    answers = _settled([*_registries(machine, plan, routes), *_fronts(machine, plan), *_storage(machine, plan)],
-                       settle)
+    inspected = by_name(machine.engine.containers())  # one inspection for every probe
+    answers = _settled([*_registries(machine, plan, routes, inspected), *_fronts(machine, plan),
+                        *_storage(machine, plan, inspected)], settle)
     checks = [*answers, *_nodes(want, found)]
     checks += [Check(False, d.line(), d.remedy()) for d in found if not _covered(d, checks)]
     return checks
@@ -181,8 +182,7 @@ def _covered(d: Difference, checks: list[Check]) -> bool:
     return any(not c.ok and d.name in c.text for c in checks)
 
 
-def _registries(machine: Machine, plan: Plan, routes: reach.HostRoutes) -> list[Probe]:
-    inspected = by_name(machine.engine.containers())
+def _registries(machine: Machine, plan: Plan, routes: reach.HostRoutes, inspected: Mapping[str, dict]) -> list[Probe]:
     ca = machine._ca.file() if plan.tls else None
     return [_registry_probe(plan, reg, inspected.get(reg.container), routes, ca) for reg in plan.registries]
 
@@ -222,11 +222,10 @@ def _front_probe(machine: Machine, plan: Plan, reg) -> Probe:
 
 def storage_checks(machine: Machine, plan: Plan) -> list[Check]:
     """Whether each S3-backed mirror of the plan reaches its bucket, asked once (as `up` asks)."""
-    return [probe() for probe in _storage(machine, plan)]
+    return [probe() for probe in _storage(machine, plan, by_name(machine.engine.containers()))]
 
 
-def _storage(machine: Machine, plan: Plan) -> list[Probe]:
-    inspected = by_name(machine.engine.containers())
+def _storage(machine: Machine, plan: Plan, inspected: Mapping[str, dict]) -> list[Probe]:
     return [_storage_probe(machine, reg, inspected.get(reg.container)) for reg in plan.registries if reg.s3]
 
 
